@@ -44,8 +44,8 @@ pub enum ElementwiseError {
     Length { shape: Vec<usize>, actual: usize },
     #[error("shape {0:?} overflows the addressable element count")]
     Overflow(Vec<usize>),
-    #[error("cannot allocate {0} output elements")]
-    Alloc(usize),
+    #[error("cannot allocate {0} bytes for the output")]
+    Alloc(u128),
     #[error("integer division by zero")]
     DivisionByZero,
     #[error("{0}")]
@@ -75,6 +75,6 @@ pub(crate) fn check_len(shape: &[usize], len: usize) -> Result<(), ElementwiseEr
 pub(crate) fn with_capacity<T>(n: usize) -> Result<Vec<T>, ElementwiseError> {
     let mut v = Vec::new();
     v.try_reserve_exact(n)
-        .map_err(|_| ElementwiseError::Alloc(n))?;
+        .map_err(|_| ElementwiseError::Alloc(n as u128 * std::mem::size_of::<T>() as u128))?;
     Ok(v)
 }
