@@ -140,3 +140,96 @@ pub(crate) fn attr_to_proto(name: &str, a: &Attr) -> AttributeProto {
     p.r#type = Some(kind as i32);
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mw_ir::Limits;
+    use mw_tensor::Tensor;
+
+    fn back(a: &AttributeProto) -> Result<Attrs, OnnxError> {
+        let limits = Limits::default();
+        let src = Source {
+            file: "m.onnx",
+            base_dir: None,
+            limits: &limits,
+        };
+        attrs_from_proto(std::slice::from_ref(a), "n", &src)
+    }
+
+    #[test]
+    fn every_attribute_kind_round_trips() {
+        let kinds = [
+            Attr::Int(-3),
+            Attr::Float(0.25),
+            Attr::String("SAME_UPPER".into()),
+            Attr::Tensor(Tensor::from_vec(vec![2], vec![1i64, 2]).unwrap()),
+            Attr::Ints(vec![1, -1, 0]),
+            Attr::Floats(vec![0.5, -1.0]),
+            Attr::Strings(vec!["a".into(), "".into()]),
+            Attr::Ints(vec![]),
+        ];
+        for a in kinds {
+            let p = attr_to_proto("k", &a);
+            assert_eq!(back(&p).unwrap().get("k"), Some(&a));
+        }
+    }
+
+    #[test]
+    fn a_missing_type_is_implied_by_the_field_set() {
+        let p = AttributeProto {
+            name: Some("alpha".into()),
+            f: Some(0.5),
+            ..Default::default()
+        };
+        assert_eq!(back(&p).unwrap().get("alpha"), Some(&Attr::Float(0.5)));
+        let empty = AttributeProto {
+            name: Some("x".into()),
+            ..Default::default()
+        };
+        assert!(matches!(back(&empty), Err(OnnxError::Attribute { .. })));
+    }
+
+    #[test]
+    fn refused_kinds_name_the_node_and_attribute() {
+        for t in [
+            AttributeType::Graph,
+            AttributeType::Graphs,
+            AttributeType::SparseTensor,
+            AttributeType::Tensors,
+            AttributeType::TypeProto,
+        ] {
+            let p = AttributeProto {
+                name: Some("body".into()),
+                r#type: Some(t as i32),
+                ..Default::default()
+            };
+            match back(&p) {
+                Err(OnnxError::Attribute {
+                    node, attr, reason, ..
+                }) => {
+                    assert_eq!((node.as_str(), attr.as_str()), ("n", "body"));
+                    assert!(reason.contains(t.as_str_name()), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn non_utf8_strings_and_references_are_refused() {
+        let p = AttributeProto {
+            name: Some("mode".into()),
+            r#type: Some(AttributeType::String as i32),
+            s: Some(vec![0xff, 0xfe]),
+            ..Default::default()
+        };
+        assert!(matches!(back(&p), Err(OnnxError::Attribute { .. })));
+        let r = AttributeProto {
+            name: Some("alpha".into()),
+            ref_attr_name: Some("a".into()),
+            ..Default::default()
+        };
+        assert!(matches!(back(&r), Err(OnnxError::Attribute { .. })));
+    }
+}

@@ -84,6 +84,19 @@ impl Exporter<'_> {
             version: Some(*v),
         }));
         let graph = self.graph_proto()?;
+        // A graph that comes from no model is milliwatt's own.
+        let (producer_name, producer_version) = if meta.producer_name.is_empty() {
+            (
+                Some("milliwatt".into()),
+                Some(env!("CARGO_PKG_VERSION").into()),
+            )
+        } else {
+            let v = &meta.producer_version;
+            (
+                Some(meta.producer_name.clone()),
+                (!v.is_empty()).then(|| v.clone()),
+            )
+        };
         Ok(ModelProto {
             ir_version: Some(if meta.ir_version > 0 {
                 meta.ir_version
@@ -91,8 +104,8 @@ impl Exporter<'_> {
                 DEFAULT_IR_VERSION
             }),
             opset_import,
-            producer_name: Some(non_empty(&meta.producer_name, "milliwatt")),
-            producer_version: Some(non_empty(&meta.producer_version, env!("CARGO_PKG_VERSION"))),
+            producer_name,
+            producer_version,
             doc_string: (!meta.doc_string.is_empty()).then(|| meta.doc_string.clone()),
             metadata_props: meta
                 .metadata

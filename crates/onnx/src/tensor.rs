@@ -316,3 +316,124 @@ impl PutLe for bool {
         out.push(*self as u8);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(limits: &Limits) -> Source<'_> {
+        Source {
+            file: "test.onnx",
+            base_dir: None,
+            limits,
+        }
+    }
+
+    fn every_dtype() -> Vec<Tensor> {
+        vec![
+            Tensor::from_vec(vec![2, 2], vec![1.5f32, -0.0, f32::INFINITY, f32::MIN]).unwrap(),
+            Tensor::from_vec(vec![2], vec![1e300f64, -2.5]).unwrap(),
+            Tensor::from_vec(vec![3], vec![i8::MIN, 0, i8::MAX]).unwrap(),
+            Tensor::from_vec(vec![3], vec![0u8, 7, 255]).unwrap(),
+            Tensor::from_vec(vec![2], vec![i16::MIN, i16::MAX]).unwrap(),
+            Tensor::from_vec(vec![2], vec![0u16, u16::MAX]).unwrap(),
+            Tensor::from_vec(vec![2], vec![i32::MIN, i32::MAX]).unwrap(),
+            Tensor::from_vec(vec![2], vec![0u32, u32::MAX]).unwrap(),
+            Tensor::from_vec(vec![2], vec![i64::MIN, i64::MAX]).unwrap(),
+            Tensor::from_vec(vec![2], vec![0u64, u64::MAX]).unwrap(),
+            Tensor::from_vec(vec![3], vec![true, false, true]).unwrap(),
+            Tensor::from_vec(vec![0, 3], Vec::<f32>::new()).unwrap(),
+            Tensor::scalar(42i64),
+        ]
+    }
+
+    #[test]
+    fn raw_data_round_trips_every_dtype() {
+        let limits = Limits::default();
+        for t in every_dtype() {
+            let p = tensor_to_proto(&t, "t");
+            assert_eq!(p.raw_data.as_ref().unwrap().len(), t.byte_len());
+            let back = tensor_from_proto(&p, "t", &src(&limits)).unwrap();
+            assert_eq!(back, t);
+        }
+    }
+
+    #[test]
+    fn raw_data_is_little_endian() {
+        let t = Tensor::from_vec(vec![1], vec![0x0102_0304i32]).unwrap();
+        assert_eq!(tensor_to_proto(&t, "").raw_data.unwrap(), [4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn typed_fields_decode_every_dtype() {
+        let limits = Limits::default();
+        let with = |code: DType, f: &dyn Fn(&mut TensorProto)| {
+            let mut p = TensorProto {
+                dims: vec![2],
+                data_type: Some(code_of(code)),
+                ..Default::default()
+            };
+            f(&mut p);
+            tensor_from_proto(&p, "t", &src(&limits)).unwrap()
+        };
+        let t = with(DType::F32, &|p| p.float_data = vec![1.0, -2.0]);
+        assert_eq!(t.as_slice::<f32>().unwrap(), &[1.0, -2.0]);
+        let t = with(DType::F64, &|p| p.double_data = vec![1.0, -2.0]);
+        assert_eq!(t.as_slice::<f64>().unwrap(), &[1.0, -2.0]);
+        let t = with(DType::I64, &|p| p.int64_data = vec![i64::MIN, 5]);
+        assert_eq!(t.as_slice::<i64>().unwrap(), &[i64::MIN, 5]);
+        let t = with(DType::I32, &|p| p.int32_data = vec![-7, 5]);
+        assert_eq!(t.as_slice::<i32>().unwrap(), &[-7, 5]);
+        let t = with(DType::I8, &|p| p.int32_data = vec![-128, 127]);
+        assert_eq!(t.as_slice::<i8>().unwrap(), &[-128, 127]);
+        let t = with(DType::U8, &|p| p.int32_data = vec![0, 255]);
+        assert_eq!(t.as_slice::<u8>().unwrap(), &[0, 255]);
+        let t = with(DType::I16, &|p| p.int32_data = vec![-300, 300]);
+        assert_eq!(t.as_slice::<i16>().unwrap(), &[-300, 300]);
+        let t = with(DType::U16, &|p| p.int32_data = vec![0, 65535]);
+        assert_eq!(t.as_slice::<u16>().unwrap(), &[0, 65535]);
+        let t = with(DType::Bool, &|p| p.int32_data = vec![1, 0]);
+        assert_eq!(t.as_slice::<bool>().unwrap(), &[true, false]);
+        let t = with(DType::U32, &|p| p.uint64_data = vec![0, u32::MAX as u64]);
+        assert_eq!(t.as_slice::<u32>().unwrap(), &[0, u32::MAX]);
+        let t = with(DType::U64, &|p| p.uint64_data = vec![0, u64::MAX]);
+        assert_eq!(t.as_slice::<u64>().unwrap(), &[0, u64::MAX]);
+    }
+
+    #[test]
+    fn narrow_typed_values_out_of_range_are_refused() {
+        let limits = Limits::default();
+        for (dt, v) in [
+            (DType::I8, 128),
+            (DType::U8, -1),
+            (DType::I16, 40000),
+            (DType::U16, -1),
+        ] {
+            let p = TensorProto {
+                dims: vec![1],
+                data_type: Some(code_of(dt)),
+                int32_data: vec![v],
+                ..Default::default()
+            };
+            let e = tensor_from_proto(&p, "t", &src(&limits)).unwrap_err();
+            assert!(e.to_string().contains("out of range"), "{dt}: {e}");
+        }
+    }
+
+    #[test]
+    fn every_unsupported_onnx_type_is_named() {
+        for (code, name) in [
+            (10, "FLOAT16"),
+            (16, "BFLOAT16"),
+            (8, "STRING"),
+            (22, "INT4"),
+        ] {
+            assert_eq!(dtype_of(code).unwrap_err(), name);
+        }
+        assert_eq!(dtype_of(0).unwrap_err(), "UNDEFINED");
+        assert!(dtype_of(999).unwrap_err().contains("999"));
+        for t in every_dtype() {
+            assert_eq!(dtype_of(code_of(t.dtype())), Ok(t.dtype()));
+        }
+    }
+}
