@@ -5,7 +5,8 @@ use super::{check_len, err, NnError};
 /// Geometry of a transposed convolution: `x [batch, in_channels, input...]`,
 /// `w [in_channels, out_channels / group, kernel...]`, `y [batch, out_channels, output...]`.
 /// Input position `i` and tap `t` write output position `i·s + t·d − pads_begin`; writes outside
-/// `0..output` are dropped. The caller derives `output` (pads, output_padding, output_shape).
+/// `0..output` are dropped. The caller derives `output` (pads, output_padding, output_shape); a
+/// negative `pads_begin` shifts the result towards the end of the output.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConvTransposeGeometry {
     pub batch: usize,
@@ -16,7 +17,7 @@ pub struct ConvTransposeGeometry {
     pub kernel: Vec<usize>,
     pub strides: Vec<usize>,
     pub dilations: Vec<usize>,
-    pub pads_begin: Vec<usize>,
+    pub pads_begin: Vec<isize>,
     pub output: Vec<usize>,
 }
 
@@ -29,21 +30,16 @@ impl ConvTransposeGeometry {
         y: usize,
     ) -> Result<(), NnError> {
         let r = self.input.len();
-        let same_rank = [
-            &self.kernel,
-            &self.strides,
-            &self.dilations,
-            &self.pads_begin,
-            &self.output,
-        ]
-        .iter()
-        .all(|v| v.len() == r);
+        let same_rank = [&self.kernel, &self.strides, &self.dilations, &self.output]
+            .iter()
+            .all(|v| v.len() == r)
+            && self.pads_begin.len() == r;
         if r == 0 || !same_rank {
             return err(format!("inconsistent spatial ranks in {self:?}"));
         }
         if self.group == 0
-            || self.in_channels % self.group != 0
-            || self.out_channels % self.group != 0
+            || !self.in_channels.is_multiple_of(self.group)
+            || !self.out_channels.is_multiple_of(self.group)
         {
             return err(format!(
                 "group {} must divide in_channels {} and out_channels {}",
@@ -51,7 +47,18 @@ impl ConvTransposeGeometry {
             ));
         }
         let too_big = || NnError("conv_transpose sizes overflow".into());
-        if !super::geometry::reach_fits(&self.input, &self.strides, &self.kernel, &self.dilations) {
+        let pads_fit = self
+            .pads_begin
+            .iter()
+            .all(|p| p.unsigned_abs() < isize::MAX as usize / 2);
+        if !pads_fit
+            || !super::geometry::reach_fits(
+                &self.input,
+                &self.strides,
+                &self.kernel,
+                &self.dilations,
+            )
+        {
             return Err(too_big());
         }
         let count = |dims: &[usize], a: usize, b: usize| {
@@ -130,8 +137,7 @@ fn scatter(g: &ConvTransposeGeometry, pos: &[usize], xv: f32, filter: &[f32], yp
     for &wv in filter {
         let mut offset = Some(0usize);
         for d in 0..rank {
-            let o =
-                (pos[d] * g.strides[d] + t[d] * g.dilations[d]) as isize - g.pads_begin[d] as isize;
+            let o = (pos[d] * g.strides[d] + t[d] * g.dilations[d]) as isize - g.pads_begin[d];
             offset = match offset {
                 Some(acc) if o >= 0 && (o as usize) < g.output[d] => {
                     Some(acc * g.output[d] + o as usize)
@@ -166,7 +172,7 @@ mod tests {
             kernel: vec![kernel],
             strides: vec![stride],
             dilations: vec![1],
-            pads_begin: vec![pad],
+            pads_begin: vec![pad as isize],
             output: vec![output],
         }
     }

@@ -59,8 +59,8 @@ impl ConvGeometry {
             return err(format!("inconsistent spatial ranks in {self:?}"));
         }
         if self.group == 0
-            || self.in_channels % self.group != 0
-            || self.out_channels % self.group != 0
+            || !self.in_channels.is_multiple_of(self.group)
+            || !self.out_channels.is_multiple_of(self.group)
         {
             return err(format!(
                 "group {} must divide in_channels {} and out_channels {}",

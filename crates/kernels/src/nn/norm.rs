@@ -33,7 +33,7 @@ pub fn batch_norm(
     if per_image == 0 {
         return Ok(());
     }
-    if x.len() % per_image != 0 {
+    if !x.len().is_multiple_of(per_image) {
         return err(format!(
             "batch_norm input of {} elements is not a whole number of {channels}x{plane} images",
             x.len()

@@ -33,8 +33,8 @@ impl Window {
 
     fn locate(&mut self, g: &PoolGeometry, o: &[usize]) {
         self.padded_count = 1;
-        for d in 0..o.len() {
-            let start = g.window_start(d, o[d]);
+        for (d, &od) in o.iter().enumerate() {
+            let start = g.window_start(d, od);
             let dil = g.dilations[d] as isize;
             let k = g.kernel[d] as isize;
             // Taps k with 0 <= start + k·dil < limit, as a count from 0.
