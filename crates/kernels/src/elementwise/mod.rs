@@ -36,21 +36,41 @@ pub mod reference {
 }
 
 /// Why an elementwise kernel refused its arguments.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ElementwiseError {
-    #[error("shapes {a:?} and {b:?} do not broadcast")]
+    /// The two shapes do not broadcast.
     Broadcast { a: Vec<usize>, b: Vec<usize> },
-    #[error("a slice of {actual} elements was given for shape {shape:?}")]
+    /// A slice's length disagrees with its shape.
     Length { shape: Vec<usize>, actual: usize },
-    #[error("shape {0:?} overflows the addressable element count")]
+    /// A shape's element count overflows `usize`.
     Overflow(Vec<usize>),
-    #[error("cannot allocate {0} bytes for the output")]
+    /// The output (of this many bytes) could not be allocated.
     Alloc(u128),
-    #[error("integer division by zero")]
+    /// An integer division had a zero divisor.
     DivisionByZero,
-    #[error("{0}")]
+    /// A layout (softmax, quantization, reduction) does not fit its arguments.
     Layout(String),
 }
+
+impl std::fmt::Display for ElementwiseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Broadcast { a, b } => write!(f, "shapes {a:?} and {b:?} do not broadcast"),
+            Self::Length { shape, actual } => {
+                write!(
+                    f,
+                    "a slice of {actual} elements was given for shape {shape:?}"
+                )
+            }
+            Self::Overflow(s) => write!(f, "shape {s:?} overflows the addressable element count"),
+            Self::Alloc(bytes) => write!(f, "cannot allocate {bytes} bytes for the output"),
+            Self::DivisionByZero => f.write_str("integer division by zero"),
+            Self::Layout(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ElementwiseError {}
 
 /// Number of elements of `shape`, or [`ElementwiseError::Overflow`].
 pub(crate) fn numel(shape: &[usize]) -> Result<usize, ElementwiseError> {
