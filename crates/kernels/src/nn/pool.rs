@@ -84,8 +84,8 @@ impl Window {
         let n = self.k_hi[last] - self.k_lo[last];
         loop {
             let mut off = 0;
-            for d in 0..rank {
-                let c = (self.start[d] + (k[d] * g.dilations[d]) as isize) as usize;
+            for (d, &kd) in k.iter().enumerate() {
+                let c = (self.start[d] + (kd * g.dilations[d]) as isize) as usize;
                 off = off * g.input[d] + c;
             }
             f(off, n, g.dilations[last]);
