@@ -97,6 +97,20 @@ mod tests {
     }
 
     #[test]
+    fn same_upper_with_a_stride_beyond_the_kernel_shifts_like_onnxruntime() {
+        // ONNX Runtime 1.32 gives [1, 5] for arange(7), kernel 1, stride 4, SAME_UPPER: the
+        // total pad 4 + 1 − 7 = −2 splits into −1 and −1.
+        let op = build(&[
+            ("kernel_shape", Attr::Ints(vec![1])),
+            ("strides", Attr::Ints(vec![4])),
+            ("auto_pad", Attr::String("SAME_UPPER".into())),
+        ]);
+        let x = Tensor::from_vec(vec![1, 1, 7], (0..7).map(|v| v as f32).collect()).unwrap();
+        let y = op.eval(&[Some(&x)]).unwrap().remove(0);
+        assert_eq!(y.as_slice::<f32>().unwrap(), &[1.0, 5.0]);
+    }
+
+    #[test]
     fn count_include_pad_changes_the_divisor() {
         let pads = [
             ("kernel_shape", Attr::Ints(vec![3])),

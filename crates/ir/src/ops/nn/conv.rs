@@ -54,7 +54,7 @@ impl Conv {
         }
         let rank = x.len() - 2;
         let kernel = self.window.kernel(rank, Some(&w[2..]))?;
-        let r = self.window.resolve(&x[2..], kernel, false)?;
+        let r = self.window.resolve(&x[2..], kernel)?;
         let g = ConvGeometry {
             batch: x[0],
             in_channels: c,
