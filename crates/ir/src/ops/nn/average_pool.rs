@@ -1,7 +1,7 @@
 //! AveragePool: N-D mean pooling with pads / auto_pad, strides, dilations (opset 19+),
 //! ceil_mode and count_include_pad. f32.
 use super::spatial::{attr_err, pool_geometry, Window};
-use super::util::{check_dtype, kernel_error, typed_input};
+use super::util::{check_dtype, first_numel, kernel_error, typed_input};
 use crate::op::required;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::nn;
@@ -56,7 +56,7 @@ impl Op for AveragePool {
     }
     fn cost(&self, _inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
         Cost {
-            elementwise: (outputs[0].numel() as u64) * (self.window.taps() + 1),
+            elementwise: first_numel(outputs) * (self.window.taps() + 1),
             ..Default::default()
         }
     }

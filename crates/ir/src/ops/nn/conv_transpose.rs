@@ -7,7 +7,9 @@
 //! bias-only positions at the end); with SAME auto_pad it is `max(0, F − D·s)`. The crop splits
 //! with the floor half first for SAME_UPPER and last otherwise (as ONNX Runtime does).
 use super::spatial::{attr_err, AutoPad, Window};
-use super::util::{check_dtype, constant_params, kernel_error, optional_input, typed_input};
+use super::util::{
+    check_dtype, constant_params, kernel_error, optional_input, tail_product, typed_input,
+};
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::nn::{self, ConvTransposeGeometry};
@@ -197,11 +199,11 @@ impl Op for ConvTranspose {
     fn cost(&self, inputs: &[Option<&Fact>], _outputs: &[Fact]) -> Cost {
         let (params, weight_bytes) = constant_params(inputs, &[1, 2]);
         let macs = match (required(inputs, 0), required(inputs, 1)) {
-            (Ok(x), Ok(w)) => x.numel() * w.shape[1..].iter().product::<usize>(),
+            (Ok(x), Ok(w)) => x.numel() as u64 * tail_product(&w.shape, 1),
             _ => 0,
         };
         Cost {
-            macs: macs as u64,
+            macs,
             params,
             weight_bytes,
             elementwise: 0,

@@ -108,20 +108,33 @@ impl Window {
         attrs
     }
 
-    /// A per-dim list of `rank` values (`default` when absent), checked for length.
+    /// A per-dim list of `rank` values (`least` for each when absent). Every value must lie in
+    /// `least..=2^31`: the least value a list accepts is also its default (1 for kernel, strides
+    /// and dilations, 0 for pads and output_padding).
     pub fn per_dim(
         name: &str,
         v: &Option<Vec<i64>>,
         rank: usize,
-        default: usize,
+        least: usize,
     ) -> Result<Vec<usize>, OpError> {
         match v {
-            None => Ok(vec![default; rank]),
-            Some(v) if v.len() == rank => Ok(v.iter().map(|&x| x as usize).collect()),
-            Some(v) => Err(attr_err(
+            None => Ok(vec![least; rank]),
+            Some(v) if v.len() != rank => Err(attr_err(
                 name,
                 format!("has {} values for {rank} spatial dims", v.len()),
             )),
+            Some(v) => v
+                .iter()
+                .map(|&x| {
+                    if x < least as i64 || x > MAX_EXTENT {
+                        return Err(attr_err(
+                            name,
+                            format!("value {x} outside {least}..={MAX_EXTENT}"),
+                        ));
+                    }
+                    Ok(x as usize)
+                })
+                .collect(),
         }
     }
 
@@ -156,7 +169,14 @@ impl Window {
                 }
                 Ok(k)
             }
-            (None, Some(w)) if w.len() == rank => Ok(w.to_vec()),
+            (None, Some(w)) if w.len() == rank => {
+                if w.iter().any(|&k| k == 0 || k as i64 > MAX_EXTENT) {
+                    return Err(OpError::Shape(format!(
+                        "weights' kernel {w:?} is empty or too large"
+                    )));
+                }
+                Ok(w.to_vec())
+            }
             _ => Err(attr_err("kernel_shape", "required")),
         }
     }
@@ -383,6 +403,20 @@ mod tests {
         // SAME_LOWER puts the odd pad first: need = 3 → 2 + 1.
         let lower = window(AutoPad::SameLower, &[2], None);
         assert_eq!(pool(&lower, 4, 1, 5, false), (3, 2, 1));
+    }
+
+    #[test]
+    fn hand_built_bad_windows_are_errors_not_panics() {
+        let zero_stride = window(AutoPad::NotSet, &[0], None);
+        assert!(zero_stride.resolve(&[5], vec![1]).is_err());
+        let w = Window {
+            kernel_shape: Some(vec![2]),
+            ..zero_stride
+        };
+        assert!(pool_geometry(&w, &[1, 1, 5], false).is_err());
+        let negative_pad = window(AutoPad::NotSet, &[1], Some(&[-1, 0]));
+        assert!(negative_pad.resolve(&[5], vec![1]).is_err());
+        assert!(Window::default().kernel(1, Some(&[0])).is_err());
     }
 
     #[test]
