@@ -67,4 +67,32 @@ fn bench_layers(cr: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_layers);
-criterion_main!(benches);
+
+fn bench_gemm_shapes(cr: &mut Criterion) {
+    use mw_kernels::nn::{gemm, Mat};
+    let w = values(64 * 64);
+    let x = values(64 * 125 * BATCH);
+    let mut y = vec![0.0f32; 64 * 125 * BATCH];
+    let mut group = cr.benchmark_group("gemm_64x64");
+    group.throughput(Throughput::Elements((64 * 64 * 125 * BATCH) as u64));
+    group.bench_function("per_image_n125", |bench| {
+        bench.iter(|| {
+            for (xs, ys) in x.chunks_exact(64 * 125).zip(y.chunks_exact_mut(64 * 125)) {
+                let a = Mat::row_major(&w, 64, 64).unwrap();
+                let b = Mat::row_major(xs, 64, 125).unwrap();
+                gemm(1.0, a, b, 0.0, ys).unwrap();
+            }
+        })
+    });
+    group.bench_function("one_call_n8000", |bench| {
+        bench.iter(|| {
+            let a = Mat::row_major(&w, 64, 64).unwrap();
+            let b = Mat::row_major(&x, 64, 125 * BATCH).unwrap();
+            gemm(1.0, a, b, 0.0, &mut y).unwrap();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(gemm_benches, bench_gemm_shapes);
+criterion_main!(benches, gemm_benches);
