@@ -67,8 +67,9 @@ impl Window {
             .product()
     }
 
-    /// Calls `f(offset, n, step)` for every row of real input positions the window covers:
-    /// the `n` elements at `offset + j·step` (row-major offsets), rows in row-major order.
+    /// Calls `f(offset, n, step)` for every run of real input positions the window covers:
+    /// the `n` elements at `offset + j·step` (row-major offsets), runs in row-major order.
+    /// Trailing dims the window covers whole (contiguously) merge into a single run.
     fn for_each_row(
         &self,
         g: &PoolGeometry,
@@ -79,17 +80,31 @@ impl Window {
             return;
         }
         let rank = k.len();
-        let last = rank - 1;
+        let whole = |d: usize| {
+            self.k_hi[d] - self.k_lo[d] == g.input[d] && (g.dilations[d] == 1 || g.input[d] == 1)
+        };
+        let merged = (0..rank).rev().take_while(|&d| whole(d)).count();
+        let (outer, run, step) = if merged > 0 {
+            let run = g.input[rank - merged..].iter().product();
+            (rank - merged, run, 1)
+        } else {
+            let last = rank - 1;
+            (last, self.k_hi[last] - self.k_lo[last], g.dilations[last])
+        };
         k.copy_from_slice(&self.k_lo);
-        let n = self.k_hi[last] - self.k_lo[last];
         loop {
             let mut off = 0;
             for (d, &kd) in k.iter().enumerate() {
-                let c = (self.start[d] + (kd * g.dilations[d]) as isize) as usize;
+                // A merged dim starts at its first element.
+                let c = if d >= outer && merged > 0 {
+                    0
+                } else {
+                    (self.start[d] + (kd * g.dilations[d]) as isize) as usize
+                };
                 off = off * g.input[d] + c;
             }
-            f(off, n, g.dilations[last]);
-            let mut d = last;
+            f(off, run, step);
+            let mut d = outer;
             loop {
                 if d == 0 {
                     return;
@@ -317,5 +332,69 @@ mod tests {
         global_max_pool(&[1.0f32, 3.0, -2.0, -4.0], 2, &mut m).unwrap();
         assert_eq!(m, [3.0, -2.0]);
         assert!(global_max_pool(&[1.0f32; 3], 2, &mut m).is_err());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::nn::reference;
+    use crate::nn::testutil::values;
+    use proptest::prelude::*;
+
+    fn geometry() -> impl Strategy<Value = PoolGeometry> {
+        let dim = (
+            1usize..8,
+            1usize..5,
+            1usize..4,
+            1usize..3,
+            -1isize..3,
+            -1isize..3,
+            0usize..7,
+        );
+        (1usize..3, 1usize..3, proptest::collection::vec(dim, 1..4)).prop_map(|(b, c, dims)| {
+            let col = |f: &dyn Fn(&(usize, usize, usize, usize, isize, isize, usize)) -> usize| {
+                dims.iter().map(f).collect::<Vec<_>>()
+            };
+            PoolGeometry {
+                batch: b,
+                channels: c,
+                input: col(&|d| d.0),
+                kernel: col(&|d| d.1),
+                strides: col(&|d| d.2),
+                dilations: col(&|d| d.3),
+                pads_begin: dims.iter().map(|d| d.4).collect(),
+                pads_end: dims.iter().map(|d| d.5).collect(),
+                output: col(&|d| d.6),
+            }
+        })
+    }
+
+    fn same(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn pools_equal_their_reference(g in geometry(), seed in any::<u64>(), incl in any::<bool>()) {
+            let nx = g.batch * g.channels * g.input.iter().product::<usize>();
+            let ny = g.batch * g.channels * g.output.iter().product::<usize>();
+            let x = values(nx, seed);
+            let (mut fast, mut slow) = (vec![0.0; ny], vec![0.0; ny]);
+            average_pool(&g, incl, &x, &mut fast).unwrap();
+            reference::average_pool(&g, incl, &x, &mut slow).unwrap();
+            prop_assert!(fast.iter().zip(&slow).all(|(&a, &b)| same(a, b)), "{:?}", g);
+            let mut ix = vec![0i64; ny];
+            let mut offsets = vec![0usize; ny];
+            max_pool(&g, &x, &mut fast, Some(&mut ix), false).unwrap();
+            reference::max_pool(&g, &x, &mut slow, &mut offsets).unwrap();
+            prop_assert_eq!(&fast, &slow);
+            let in_plane = g.input.iter().product::<usize>();
+            let out_plane = g.output.iter().product::<usize>();
+            for (i, (&a, &b)) in ix.iter().zip(&offsets).enumerate() {
+                prop_assert_eq!(a as usize, (i / out_plane) * in_plane + b);
+            }
+        }
     }
 }
