@@ -342,30 +342,23 @@ mod proptests {
     use crate::nn::testutil::values;
     use proptest::prelude::*;
 
+    /// Per dim: input, kernel, stride, dilation and output sizes, then the (maybe negative) pads.
     fn geometry() -> impl Strategy<Value = PoolGeometry> {
-        let dim = (
-            1usize..8,
-            1usize..5,
-            1usize..4,
-            1usize..3,
-            -1isize..3,
-            -1isize..3,
-            0usize..7,
-        );
+        let sizes = (1usize..8, 1usize..5, 1usize..4, 1usize..3, 0usize..7)
+            .prop_map(|(i, k, s, d, o)| [i, k, s, d, o]);
+        let dim = (sizes, -1isize..3, -1isize..3);
         (1usize..3, 1usize..3, proptest::collection::vec(dim, 1..4)).prop_map(|(b, c, dims)| {
-            let col = |f: &dyn Fn(&(usize, usize, usize, usize, isize, isize, usize)) -> usize| {
-                dims.iter().map(f).collect::<Vec<_>>()
-            };
+            let col = |j: usize| dims.iter().map(|d| d.0[j]).collect::<Vec<_>>();
             PoolGeometry {
                 batch: b,
                 channels: c,
-                input: col(&|d| d.0),
-                kernel: col(&|d| d.1),
-                strides: col(&|d| d.2),
-                dilations: col(&|d| d.3),
-                pads_begin: dims.iter().map(|d| d.4).collect(),
-                pads_end: dims.iter().map(|d| d.5).collect(),
-                output: col(&|d| d.6),
+                input: col(0),
+                kernel: col(1),
+                strides: col(2),
+                dilations: col(3),
+                pads_begin: dims.iter().map(|d| d.1).collect(),
+                pads_end: dims.iter().map(|d| d.2).collect(),
+                output: col(4),
             }
         })
     }
