@@ -1,9 +1,10 @@
 //! Fast convolution. 1-D and 2-D problems run here (1-D as 2-D with a unit height); other ranks
 //! and problems whose scratch would exceed [`MAX_SCRATCH`] use [`reference::conv`].
 //!
-//! * depthwise (one input channel per group, several groups): a direct loop over a zero-padded
-//!   copy of each input plane; with unit strides each tap is one long contiguous multiply-add,
-//!   which the compiler vectorizes. Sums run in the reference's order, so results are identical.
+//! * depthwise (one input channel per group, several groups): direct loops. With unit strides
+//!   (and an output no wider than the input) each tap is one multiply-add over a whole plane,
+//!   held in registers 32 outputs at a time (AVX2 when the CPU has it); otherwise a loop over a
+//!   zero-padded copy of each plane. Sums run in the reference's order: results are identical.
 //! * everything else: per image and group, `y = W · cols` through [`gemm`], where `cols` is the
 //!   im2col matrix `[cig·kh·kw, ho·wo]` (the input itself for unit, unpadded 1×1 kernels).
 use super::gemm::{gemm, Mat};
@@ -212,7 +213,8 @@ fn valid_range(
 /// Depthwise convolution (`cig == 1`): each output channel `oc` filters input channel
 /// `oc / cog` alone. `req` is the padded-plane extent the windows read. Unit strides with no
 /// more horizontal padding than the kernel's reach (the output no wider than the input) take
-/// [`depthwise_rows`]; the rest a direct loop over a zero-padded copy of each plane.
+/// [`depthwise_rows`] when its masks fit [`MAX_SCRATCH`]; the rest a direct loop over a
+/// zero-padded copy of each plane.
 fn depthwise(
     g: &ConvGeometry,
     d: &Dims,
@@ -222,7 +224,8 @@ fn depthwise(
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    if d.sh == 1 && d.sw == 1 && d.wo <= d.w {
+    let masks_len = d.kw.saturating_mul((d.ho * d.w).next_multiple_of(8));
+    if d.sh == 1 && d.sw == 1 && d.wo <= d.w && masks_len <= MAX_SCRATCH {
         return depthwise_rows(g, d, x, w, bias, y);
     }
     let [hreq, wreq] = req;
