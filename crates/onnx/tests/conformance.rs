@@ -6,6 +6,9 @@
 //! element type milliwatt stores, and it is not listed in [`OUT_OF_SCOPE`]. In-scope cases must
 //! load, plan and reproduce every `test_data_set_*` (floats within 1e-5 + 1e-3·|expected|, NaN
 //! equal to NaN; integers and bools exactly; shapes and dtypes equal). Other cases are skipped.
+//! Each data set gets its own plan: graph inputs take the data's exact shapes, and integer inputs
+//! (shape, axes, pads, indices: initializers in a deployed model) are bound as constants, because
+//! milliwatt plans need shapes known before running.
 //!
 //! Prints `OP: N passed, M failed` per supported op type (a case counts for every op type in it)
 //! and, last, `conformance: N passed, M failed, K skipped`. Fails when any in-scope case fails.
@@ -14,12 +17,13 @@
 //! `MW_CONFORMANCE_VERBOSE=1` prints each failure's reason (the first mismatch: index, got,
 //! expected).
 use mw_exec::Plan;
-use mw_ir::Limits;
+use mw_ir::{Dim, Graph, Limits, ValueId};
 use mw_onnx::proto::{type_proto, ModelProto, TensorProto, ValueInfoProto};
 use mw_tensor::{DType, Data, Tensor};
 use prost::Message;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Cases of supported ops that are out of scope: (test name, reason).
 const OUT_OF_SCOPE: &[(&str, &str)] = &[];
@@ -231,7 +235,6 @@ fn type_name(code: i32) -> String {
 fn run_case(dir: &Path) -> Result<(), String> {
     let limits = Limits::default();
     let graph = mw_onnx::load(&dir.join("model.onnx"), &limits).map_err(|e| e.to_string())?;
-    let plan = Plan::new(graph, limits).map_err(|e| format!("plan: {e}"))?;
     let mut sets: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -248,6 +251,7 @@ fn run_case(dir: &Path) -> Result<(), String> {
         let set_name = set.file_name().unwrap().to_string_lossy().into_owned();
         let inputs = read_numbered(&set, "input", &limits)?;
         let expected = read_numbered(&set, "output", &limits)?;
+        let (plan, inputs) = bind(&graph, inputs, limits)?;
         let got = plan
             .run(inputs)
             .map_err(|e| format!("{set_name}: run: {e}"))?;
@@ -263,6 +267,38 @@ fn run_case(dir: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A plan for one data set. Its inputs take the data's exact shapes, and its integer inputs
+/// (shapes, axes, pads, indices: what a deployed model holds as initializers) become constants
+/// known at plan time. Returns the plan and the inputs it still takes at run time.
+fn bind(graph: &Graph, inputs: Vec<Tensor>, limits: Limits) -> Result<(Plan, Vec<Tensor>), String> {
+    let mut g = graph.clone();
+    let runtime: Vec<ValueId> = g
+        .inputs
+        .iter()
+        .copied()
+        .filter(|id| g.value(*id).konst.is_none())
+        .collect();
+    if runtime.len() != inputs.len() {
+        return Err(format!(
+            "the model takes {} inputs, the data set has {}",
+            runtime.len(),
+            inputs.len()
+        ));
+    }
+    let mut rest = Vec::new();
+    for (id, t) in runtime.into_iter().zip(inputs) {
+        let v = g.value_mut(id);
+        v.shape = Some(t.shape().iter().map(|&d| Dim::Fixed(d)).collect());
+        if t.dtype().is_integer() {
+            v.konst = Some(Arc::new(t));
+        } else {
+            rest.push(t);
+        }
+    }
+    let plan = Plan::new(g, limits).map_err(|e| format!("plan: {e}"))?;
+    Ok((plan, rest))
 }
 
 /// `<prefix>_0.pb`, `<prefix>_1.pb`, ... up to the first missing index.
