@@ -55,6 +55,14 @@ fn writing_replaces_atomically_without_leftovers() {
     // A folder that does not exist: an error naming the target, nothing written.
     let missing = dir.join("no/such/out.npy");
     assert_eq!(write_npy(&missing, &second).unwrap_err().path(), missing);
+    let deep = Tensor::zeros(DType::U8, vec![1; 65]).unwrap();
+    let err = write_npy(&path, &deep).unwrap_err();
+    assert!(matches!(err, DataError::Unsupported { .. }), "{err}");
+    assert_eq!(
+        read_npy(&path).unwrap(),
+        second,
+        "a refused write leaves the old file"
+    );
 }
 
 #[test]
