@@ -31,7 +31,7 @@ pub const LABELS: [&str; 12] = [
     "_unknown_",
 ];
 
-/// A speaker is in the calibration split when SHA-256(speaker id)[0] is below this.
+/// A speaker is in the calibration split when the first byte of SHA-256(speaker id) is below this.
 pub const CALIBRATION_HASH_BELOW: u8 = 26;
 
 /// Which clips to list.
