@@ -1,7 +1,7 @@
 //! The MLPerf Tiny keyword-spotting MFCC front end, equal to its TensorFlow recipe:
 //!
-//! 1. the first [`CLIP_SAMPLES`] samples, zero-padded to that length, as f32, divided by the
-//!    clip's maximum sample value (the maximum, not the maximum absolute value);
+//! 1. the first [`CLIP_SAMPLES`] samples as f32, divided by their maximum (the maximum, not the
+//!    maximum absolute value; no clipping to [-1, 1]), zero-padded to [`CLIP_SAMPLES`];
 //! 2. `tf.signal.stft`: 480-sample periodic Hann window, hop 320, FFT 512, no centre or end
 //!    padding (49 frames, 257 bins); magnitude;
 //! 3. `tf.signal.linear_to_mel_weight_matrix(40, 257, 16000, 20, 4000)` (HTK mel, DC bin zeroed,
@@ -105,7 +105,11 @@ impl MfccFrontEnd {
     ///
     /// Panics if `out` is shorter than [`NUM_FEATURES`] (a caller bug, not a data condition).
     pub fn compute_into(&self, samples: &[i16], out: &mut [f32]) {
-        let signal = normalized_clip(samples);
+        self.signal_features(&normalized_clip(samples), out);
+    }
+
+    /// Steps 2–5 on a normalized, padded clip of [`CLIP_SAMPLES`] values.
+    fn signal_features(&self, signal: &[f32], out: &mut [f32]) {
         let mut frame = vec![0f32; FFT_LENGTH];
         let mut spectrum = vec![Complex::new(0f32, 0f32); NUM_BINS];
         let mut scratch = vec![Complex::new(0f32, 0f32); self.fft.get_scratch_len()];
@@ -226,4 +230,166 @@ fn dct_matrix() -> Vec<f32> {
         }
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every coefficient of a clip of zeros: the DCT of a constant `ln(1e-6)` log-mel frame.
+    fn silent_frame() -> Vec<f32> {
+        let c0 = (2.0 / (2.0 * NUM_MEL_BINS as f64).sqrt()) * NUM_MEL_BINS as f64 * 1e-6f64.ln();
+        let mut frame = vec![0.0; NUM_COEFFS];
+        frame[0] = c0 as f32;
+        frame
+    }
+
+    fn tone(len: usize) -> Vec<i16> {
+        (0..len)
+            .map(|i| {
+                let t = i as f64 / 16_000.0;
+                (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin() + 500.0 * (i % 7) as f64)
+                    as i16
+            })
+            .collect()
+    }
+
+    fn assert_close(a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn front_end_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<MfccFrontEnd>();
+    }
+
+    #[test]
+    fn shapes_follow_the_tensorflow_recipe() {
+        assert_eq!(NUM_FRAMES, 49);
+        assert_eq!(NUM_BINS, 257);
+        assert_eq!(NUM_FEATURES, 490);
+    }
+
+    #[test]
+    fn all_zero_clip_gives_the_finite_silent_frame_everywhere() {
+        let front = MfccFrontEnd::new();
+        let out = front.compute(&[0; CLIP_SAMPLES]);
+        let expected: Vec<f32> = silent_frame().repeat(NUM_FRAMES);
+        assert_close(&out, &expected, 1e-4);
+        assert!((out[0] + 123.5697).abs() < 1e-3, "{}", out[0]);
+        // An empty clip is zero-padded to the same thing.
+        assert_close(&front.compute(&[]), &expected, 1e-4);
+    }
+
+    #[test]
+    fn short_clips_are_zero_padded_and_long_ones_cut() {
+        let front = MfccFrontEnd::new();
+        let short = tone(12_345);
+        let mut padded = short.clone();
+        padded.resize(CLIP_SAMPLES, 0);
+        assert_eq!(front.compute(&short), front.compute(&padded));
+        let long = tone(20_000);
+        assert_eq!(front.compute(&long), front.compute(&long[..CLIP_SAMPLES]));
+        // Frames wholly inside the padding are silent.
+        let tail = &front.compute(&tone(1_000))[(NUM_FRAMES - 1) * NUM_COEFFS..];
+        assert_close(tail, &silent_frame(), 1e-4);
+    }
+
+    #[test]
+    fn scaling_divides_by_the_maximum_not_the_maximum_magnitude() {
+        let front = MfccFrontEnd::new();
+        let clip = tone(CLIP_SAMPLES);
+        // Doubling every sample doubles the maximum: identical normalized signal.
+        let doubled: Vec<i16> = clip.iter().map(|&s| s.saturating_mul(2)).collect();
+        let max = *clip.iter().max().unwrap();
+        assert!(doubled.iter().all(|&s| s.unsigned_abs() < 32767) && max < 16_000);
+        assert_close(&front.compute(&clip), &front.compute(&doubled), 1e-4);
+        // A clip whose most negative sample exceeds its maximum in magnitude is still divided by
+        // its maximum, so the normalized signal leaves [-1, 1] (TensorFlow does not clip it).
+        let mut spiky = clip.clone();
+        spiky[100] = -30_000;
+        let normalized = normalized_clip(&spiky);
+        assert_eq!(normalized[100], -30_000.0 / f32::from(max));
+        assert!(normalized[100] < -1.0);
+        assert_eq!(normalized.iter().copied().fold(f32::MIN, f32::max), 1.0);
+    }
+
+    #[test]
+    fn negative_maximum_divides_like_tensorflow() {
+        // All samples negative: TensorFlow divides by the (negative) maximum, flipping the sign,
+        // which the magnitude spectrum does not see.
+        let clip: Vec<i16> = tone(CLIP_SAMPLES).iter().map(|&s| s / 4 - 10_000).collect();
+        let max = *clip.iter().max().unwrap();
+        assert!(max < 0);
+        assert_eq!(
+            normalized_clip(&clip)[0],
+            f32::from(clip[0]) / f32::from(max)
+        );
+        let front = MfccFrontEnd::new();
+        let out = front.compute(&clip);
+        assert!(out.iter().all(|x| x.is_finite()));
+        // Negating the normalized signal changes no magnitude, bit for bit.
+        let flipped: Vec<f32> = normalized_clip(&clip).iter().map(|&x| -x).collect();
+        let mut by_abs_max = vec![0.0; NUM_FEATURES];
+        front.signal_features(&flipped, &mut by_abs_max);
+        assert_eq!(out, by_abs_max);
+    }
+
+    #[test]
+    fn mel_bands_follow_tensorflow_construction() {
+        let bands = mel_bands();
+        assert_eq!(bands.len(), NUM_MEL_BINS);
+        let mut prev_first = 0;
+        for band in &bands {
+            assert!(band.first >= 1, "DC bin must carry no weight");
+            assert!(band.first >= prev_first);
+            prev_first = band.first;
+            assert!(band.weights.iter().all(|&w| (0.0..=1.0).contains(&w)));
+            assert!(!band.weights.is_empty());
+        }
+        // The first band rises from 20 Hz: bins are 31.25 Hz apart, so bin 1 (31.25 Hz) is its
+        // first; the last band ends below 4 kHz (bin 128).
+        assert_eq!(bands[0].first, 1);
+        let last = bands.last().unwrap();
+        assert!(last.first + last.weights.len() <= 128);
+        // Between two centres, adjacent triangles sum to 1 (they are linear in mel).
+        let weight = |b: &MelBand, bin: usize| {
+            bin.checked_sub(b.first)
+                .and_then(|i| b.weights.get(i))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        for bin in 20..60 {
+            let total: f32 = bands.iter().map(|b| weight(b, bin)).sum();
+            assert!((total - 1.0).abs() < 1e-5, "bin {bin}: {total}");
+        }
+    }
+
+    #[test]
+    fn dct_is_tensorflow_scaled_dct_ii() {
+        let dct = &dct_matrix();
+        let column = |k: usize| (0..NUM_MEL_BINS).map(move |m| f64::from(dct[m * NUM_COEFFS + k]));
+        // sqrt(2/N)·cos: column 0 is the constant 1/sqrt(20), norm sqrt(2); others have norm 1.
+        let norm0: f64 = column(0).map(|x| x * x).sum();
+        assert!((norm0 - 2.0).abs() < 1e-5, "{norm0}");
+        for k in 1..NUM_COEFFS {
+            let norm: f64 = column(k).map(|x| x * x).sum();
+            assert!((norm - 1.0).abs() < 1e-5, "column {k}: {norm}");
+            let dot: f64 = column(k).zip(column(k - 1)).map(|(a, b)| a * b).sum();
+            assert!(dot.abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn hann_window_is_periodic() {
+        let w = hann_window(FRAME_LENGTH);
+        assert_eq!(w[0], 0.0);
+        assert!((w[FRAME_LENGTH / 2] - 1.0).abs() < 1e-7);
+        // Periodic: symmetric about n/2 with w[1] == w[n-1] (no repeated end zero).
+        assert!((w[1] - w[FRAME_LENGTH - 1]).abs() < 1e-7);
+    }
 }

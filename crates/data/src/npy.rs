@@ -51,8 +51,15 @@ pub fn read_npy(path: &Path) -> Result<Tensor, DataError> {
     })
 }
 
-/// Writes `tensor` as a version 1.0 little-endian C-order `.npy` file, atomically.
+/// Writes `tensor` as a version 1.0 little-endian C-order `.npy` file, atomically. Ranks above
+/// [`MAX_RANK`] are [`DataError::Unsupported`] (NumPy could not read them).
 pub fn write_npy(path: &Path, tensor: &Tensor) -> Result<(), DataError> {
+    if tensor.rank() > MAX_RANK {
+        return Err(unsupported(
+            path,
+            format!("rank {} > {MAX_RANK}", tensor.rank()),
+        ));
+    }
     let mut bytes = header_bytes(tensor);
     bytes.reserve(tensor.byte_len());
     encode(tensor.data(), &mut bytes);

@@ -31,7 +31,7 @@ pub const LABELS: [&str; 12] = [
     "_unknown_",
 ];
 
-/// A speaker is in the calibration split when SHA-256(speaker id)[0] is below this.
+/// A speaker is in the calibration split when the first byte of SHA-256(speaker id) is below this.
 pub const CALIBRATION_HASH_BELOW: u8 = 26;
 
 /// Which clips to list.
@@ -178,4 +178,27 @@ pub fn features_tensor(values: Vec<f32>) -> Result<Tensor, TensorError> {
         vec![values.len() / NUM_FEATURES, NUM_FRAMES, NUM_COEFFS, 1],
         values,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speaker_is_the_hex_token_before_nohash_or_the_stem() {
+        assert_eq!(speaker_id("0a7c2a8d_nohash_1.wav"), "0a7c2a8d");
+        assert_eq!(speaker_id("zero_d0faf7e4_nohash_4.wav.wav"), "d0faf7e4");
+        assert_eq!(speaker_id("1024.wav"), "1024");
+        // Not eight hex digits before `_nohash_`: the stem.
+        assert_eq!(speaker_id("speaker_nohash_0.wav"), "speaker_nohash_0");
+        assert_eq!(speaker_id("é_nohash_0.wav"), "é_nohash_0");
+    }
+
+    #[test]
+    fn calibration_speakers_hash_below_26() {
+        // SHA-256 first bytes: 0c40e715 → 25, d0faf7e4 → 31, 022cd682 → 46.
+        assert!(is_calibration_speaker("0c40e715"));
+        assert!(!is_calibration_speaker("d0faf7e4"));
+        assert!(!is_calibration_speaker("022cd682"));
+    }
 }
