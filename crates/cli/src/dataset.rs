@@ -1,6 +1,6 @@
 //! Datasets the CLI evaluates on, named `KIND:DIR` on the command line.
 use anyhow::{bail, Context, Result};
-use mw_data::speech_commands::{Clip, SpeechCommands, Split};
+use mw_data::speech_commands::{feature_values, features_tensor, Clip, SpeechCommands, Split};
 use mw_data::MfccFrontEnd;
 use mw_tensor::Tensor;
 use std::fmt;
@@ -92,9 +92,9 @@ impl DatasetSpec {
                     SplitArg::Calibration => Split::Calibration,
                     SplitArg::Eval => Split::Eval,
                 };
-                let clips = ds.clips(split);
+                let clips: Vec<Clip> = ds.clips(split).cloned().collect();
                 Ok(Examples {
-                    labels: ds.labels().iter().map(|s| s.to_string()).collect(),
+                    labels: mw_data::LABELS.iter().map(|s| s.to_string()).collect(),
                     targets: clips.iter().map(|c| c.label).collect(),
                     source: Source::Clips {
                         clips,
@@ -106,19 +106,52 @@ impl DatasetSpec {
                 if split != SplitArg::All {
                     bail!("fashion-mnist has no speaker split; use --split all");
                 }
-                let set = mw_data::idx::FashionMnist::open_test(dir)
-                    .with_context(|| format!("reading Fashion-MNIST from `{}`", dir.display()))?;
-                Ok(Examples {
-                    labels: mw_data::idx::FASHION_MNIST_LABELS.iter().map(|s| s.to_string()).collect(),
-                    targets: set.labels.iter().map(|&l| l as usize).collect(),
-                    source: Source::Images {
-                        per_example: set.rows * set.cols,
-                        pixels: set.pixels,
-                    },
-                })
+                open_fashion_mnist(dir)
             }
         }
     }
+}
+
+/// Fashion-MNIST class names, in label order.
+pub const FASHION_MNIST_LABELS: [&str; 10] = [
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+];
+
+/// The 10,000-image test set of a folder holding `t10k-{images-idx3,labels-idx1}-ubyte[.gz]`.
+fn open_fashion_mnist(dir: &std::path::Path) -> Result<Examples> {
+    let find = |stem: &str| -> Result<PathBuf> {
+        [dir.join(stem), dir.join(format!("{stem}.gz"))]
+            .into_iter()
+            .find(|p| p.is_file())
+            .with_context(|| format!("no `{stem}[.gz]` in `{}`", dir.display()))
+    };
+    let images = mw_data::read_idx_images(&find("t10k-images-idx3-ubyte")?)?;
+    let labels = mw_data::read_idx_labels(&find("t10k-labels-idx1-ubyte")?)?;
+    let shape = images.shape().to_vec();
+    if shape.len() != 3 || shape[0] != labels.len() {
+        bail!("Fashion-MNIST images {shape:?} do not match {} labels", labels.len());
+    }
+    let targets: Vec<usize> = labels.to_i64_vec()?.into_iter().map(|l| l as usize).collect();
+    if let Some(bad) = targets.iter().find(|&&t| t >= FASHION_MNIST_LABELS.len()) {
+        bail!("Fashion-MNIST label {bad} is out of range");
+    }
+    Ok(Examples {
+        labels: FASHION_MNIST_LABELS.iter().map(|s| s.to_string()).collect(),
+        targets,
+        source: Source::Images {
+            per_example: shape[1] * shape[2],
+            pixels: images.into_vec::<u8>()?,
+        },
+    })
 }
 
 impl Examples {
@@ -144,11 +177,7 @@ impl Examples {
         let b = range.len();
         match &self.source {
             Source::Clips { clips, front_end } => {
-                let mut data = Vec::with_capacity(b * 490);
-                for clip in &clips[range] {
-                    data.extend_from_slice(&front_end.features_of_file(&clip.path)?);
-                }
-                Ok(Tensor::from_vec(vec![b, 49, 10, 1], data)?)
+                Ok(features_tensor(feature_values(front_end, &clips[range])?)?)
             }
             Source::Images { pixels, per_example } => {
                 let bytes = &pixels[range.start * per_example..range.end * per_example];

@@ -1,5 +1,4 @@
 //! `milliwatt run`: one model on .npy inputs.
-use crate::output::write_atomic;
 use anyhow::{bail, Context, Result};
 use mw_exec::Plan;
 use mw_ir::Limits;
@@ -31,7 +30,7 @@ pub fn run_file(
     let graph = mw_onnx::load(model, limits).with_context(|| format!("loading `{}`", model.display()))?;
     let tensors = inputs
         .iter()
-        .map(|p| mw_data::npy::read(p, limits.max_tensor_bytes))
+        .map(|p| mw_data::read_npy(p))
         .collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = graph
         .outputs
@@ -44,7 +43,7 @@ pub fn run_file(
         bail!("the model has no outputs");
     };
     if let Some(path) = output {
-        write_atomic(path, &mw_data::npy::to_bytes(first)?)?;
+        mw_data::write_npy(path, first)?;
     }
     Ok(RunSummary {
         model: model.display().to_string(),
