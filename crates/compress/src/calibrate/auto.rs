@@ -57,7 +57,10 @@ where
     let mut candidates: Vec<Candidate> = Vec::with_capacity(methods.len());
     for &method in methods {
         let range = observer.range(method, scheme)?;
-        let known = candidates.iter().find(|c| c.range == range).map(|c| c.error);
+        let known = candidates
+            .iter()
+            .find(|c| c.range == range)
+            .map(|c| c.error);
         let err = match known {
             Some(e) => e,
             None => error(method, range).map_err(AutoError::Callback)?,

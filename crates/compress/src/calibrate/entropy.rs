@@ -7,12 +7,14 @@
 //! Both are smoothed (zeros → 1e-4, taken off the non-zeros) and normalized; the candidate with the
 //! smallest `KL(P || Q)` wins, ties going to the narrowest.
 //!
-//! Differences from ORT 1.2x's Python: `Q` is kept in f64 (ORT stores it in an int64 array,
-//! truncating `count / norm`), `Q` is zero where `P` is (as in MXNet; ORT spreads over the empty
-//! bins too, which the smoothing then hides), the last level's remainder bins are expanded too,
-//! and slices are symmetric `[-i, i)` bins (ORT's are `[-i, i + 1)`).
+//! Differences from ORT 1.2x's Python (which follows MXNet): the slice's bins are split evenly
+//! among the levels (group sizes differ by at most one, as NVIDIA's pytorch-quantization does with
+//! `linspace`); ORT gives every remainder bin to the last level, so a 255-bin slice ends in a
+//! 128-bin level, which makes some thresholds spuriously cheap. `Q` is kept in f64 (ORT stores it
+//! in an int64 array, truncating `count / norm`) and is zero where `P` is (as in MXNet). Slices are
+//! `[-i, i)` bins (ORT's are `[-i, i + 1)`).
 use super::clamp_to_observed;
-use super::histogram::Histogram;
+use super::histogram::{fold_abs, Histogram};
 use super::QScheme;
 
 const SMOOTH_EPS: f64 = 1e-4;
@@ -44,6 +46,13 @@ fn kl(p: &[f64], q: &[f64]) -> f64 {
         .sum()
 }
 
+/// Bins `[start, end)` of level `k` when `n >= levels` bins are split evenly (sizes differ by at
+/// most one): bin `j` belongs to level `floor(j * levels / n)`.
+fn level_bins(k: usize, n: usize, levels: usize) -> (usize, usize) {
+    let at = |k: usize| ((k as u64 * n as u64).div_ceil(levels as u64)) as usize;
+    (at(k), at(k + 1))
+}
+
 /// KL divergence of quantizing `slice` (with `left_out` / `right_out` clipped counts) to `levels`
 /// bins; `f64::INFINITY` when undefined.
 fn kl_of_slice(slice: &[u64], left_out: u64, right_out: u64, levels: usize) -> f64 {
@@ -55,11 +64,9 @@ fn kl_of_slice(slice: &[u64], left_out: u64, right_out: u64, levels: usize) -> f
     let mut p: Vec<f64> = slice.iter().map(|&c| c as f64).collect();
     p[0] += left_out as f64;
     p[n - 1] += right_out as f64;
-    let per_level = n / levels;
     let mut q = vec![0.0f64; n];
     for k in 0..levels {
-        let start = k * per_level;
-        let end = if k + 1 == levels { n } else { start + per_level };
+        let (start, end) = level_bins(k, n, levels);
         let count: u64 = slice[start..end].iter().sum();
         let nonzero = p[start..end].iter().filter(|&&x| x != 0.0).count();
         if nonzero > 0 {
@@ -122,30 +129,39 @@ fn best_centered(counts: &[u64], levels: usize) -> usize {
 
 /// Entropy-calibrated range for `scheme`, clamped to the observed `min_max` (not all zero).
 ///
+/// `zeros` values exactly ±0 are taken out of the histogram first: every grid represents 0
+/// exactly, but merging their bin with its neighbour in `Q` would charge the spike of a ReLU
+/// output a large spurious divergence and push the threshold down to where no merging happens.
+///
 /// * symmetric schemes: TensorRT's form — the `|x|` histogram, `ceil(levels / 2)` quantized bins
 ///   (128 for int8's 255 levels), range `(-t, t)`;
 /// * asymmetric, data of one sign: the same on that side alone with all `levels` (256) bins;
 /// * asymmetric, mixed signs: ORT's form — centered slices of the signed histogram, `levels` bins.
-pub(crate) fn range(hist: &Histogram, min_max: (f32, f32), scheme: QScheme) -> (f32, f32) {
+pub(crate) fn range(
+    hist: &Histogram,
+    min_max: (f32, f32),
+    zeros: u64,
+    scheme: QScheme,
+) -> (f32, f32) {
     let (min, max) = min_max;
     let w = hist.bin_width();
     let z = hist.bins() / 2;
-    let counts = hist.counts();
+    let mut counts = hist.counts().to_vec();
+    counts[z] -= zeros.min(counts[z]); // every ±0 sits in bin z
     let levels = scheme.levels() as usize;
     if scheme.symmetric() {
-        let t = best_prefix(&hist.folded_abs(), levels.div_ceil(2)) as f64 * w;
+        let t = best_prefix(&fold_abs(&counts), levels.div_ceil(2)) as f64 * w;
         clamp_to_observed(-t, t, min_max)
     } else if min >= 0.0 {
         let t = best_prefix(&counts[z..], levels) as f64 * w;
         clamp_to_observed(0.0, t, min_max)
     } else if max <= 0.0 {
-        // Bins outward from 0 on the negative side; exact zeros (bin z) belong to the first.
-        let mut h: Vec<u64> = counts[..z].iter().rev().copied().collect();
-        h[0] += counts[z];
+        // Bins outward from 0 on the negative side.
+        let h: Vec<u64> = counts[..z].iter().rev().copied().collect();
         let t = best_prefix(&h, levels) as f64 * w;
         clamp_to_observed(-t, 0.0, min_max)
     } else {
-        let t = best_centered(counts, levels) as f64 * w;
+        let t = best_centered(&counts, levels) as f64 * w;
         clamp_to_observed(-t, t, min_max)
     }
 }
@@ -170,6 +186,20 @@ mod tests {
         assert!(kl_of_slice(&slice, 0, 0, 8).abs() < 1e-12);
         // Clipping mass into the end bins makes P differ from Q.
         assert!(kl_of_slice(&slice, 0, 10, 8) > 0.01);
+    }
+
+    #[test]
+    fn levels_split_bins_evenly() {
+        let groups: Vec<_> = (0..4).map(|k| level_bins(k, 10, 4)).collect();
+        assert_eq!(groups, vec![(0, 3), (3, 5), (5, 8), (8, 10)]);
+        let groups: Vec<_> = (0..3).map(|k| level_bins(k, 3, 3)).collect();
+        assert_eq!(groups, vec![(0, 1), (1, 2), (2, 3)]);
+        // 255 bins on 128 levels: groups of 1 or 2 bins, never one huge last group.
+        assert!((0..128).all(|k| {
+            let (s, e) = level_bins(k, 255, 128);
+            (1..=2).contains(&(e - s))
+        }));
+        assert_eq!(level_bins(127, 255, 128).1, 255);
     }
 
     #[test]

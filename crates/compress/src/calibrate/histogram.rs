@@ -49,7 +49,7 @@ fn ceil_log2(a: f32) -> i32 {
 
 impl Histogram {
     pub fn new(bins: usize) -> Result<Histogram, CalibError> {
-        if !(2..=MAX_BINS).contains(&bins) || bins % 2 != 0 {
+        if !(2..=MAX_BINS).contains(&bins) || bins & 1 != 0 {
             return Err(CalibError::Bins(bins));
         }
         Ok(Histogram {
@@ -164,14 +164,19 @@ impl Histogram {
         Ok(())
     }
 
-    /// Histogram of `|x|`: `n/2` bins over `[0, T)`, bin `k` holding the two bins at distance `k`
-    /// from the center (edges match exactly, so folding loses nothing).
+    /// Histogram of `|x|`: see [`fold_abs`].
     pub fn folded_abs(&self) -> Vec<u64> {
-        let half = self.bins() / 2;
-        (0..half)
-            .map(|k| self.counts[half + k] + self.counts[half - 1 - k])
-            .collect()
+        fold_abs(&self.counts)
     }
+}
+
+/// Folds `n` signed bins over `[-T, T)` into `n/2` bins of `|x|` over `[0, T)`: bin `k` holds the
+/// two bins at distance `k` from the center (their edges coincide, so folding loses nothing).
+pub fn fold_abs(counts: &[u64]) -> Vec<u64> {
+    let half = counts.len() / 2;
+    (0..half)
+        .map(|k| counts[half + k] + counts[half - 1 - k])
+        .collect()
 }
 
 #[cfg(test)]
@@ -218,7 +223,9 @@ mod tests {
 
     #[test]
     fn growth_merges_exactly_and_is_batch_independent() {
-        let all: Vec<f32> = (0..1000).map(|i| ((i * 37 % 1000) as f32 - 500.0) * 0.013).collect();
+        let all: Vec<f32> = (0..1000)
+            .map(|i| ((i * 37 % 1000) as f32 - 500.0) * 0.013)
+            .collect();
         let one = hist_of(64, &[&all]);
         // Small values first, then ever wider ones: several merges, same bins.
         let mut sorted = all.clone();

@@ -1,7 +1,8 @@
 //! MSE calibration: the clipping range minimizing the expected squared quantization error.
 //!
 //! The histogram is read as a piecewise-uniform density (each bin's count spread evenly over the
-//! part of the bin inside the observed `[min, max]`; a bin squeezed to a point is a point mass).
+//! part of the bin inside the observed `[min, max]`; a bin squeezed to a point is a point mass),
+//! exact zeros being a point mass at 0 (no error on any grid).
 //! For a candidate range the error is computed on the exact grid [`qparams_from_range`] would
 //! produce — rounding error inside the grid and clipping error beyond it, integrated in closed
 //! form — so the search ranks candidates by the error the quantized tensor would actually have
@@ -26,18 +27,30 @@ struct Piece {
     count: f64,
 }
 
-fn pieces(hist: &Histogram, (min, max): (f32, f32)) -> Vec<Piece> {
+/// The histogram as pieces; the `zeros` exact zeros (all in the center bin) become a point mass.
+fn pieces(hist: &Histogram, (min, max): (f32, f32), zeros: u64) -> Vec<Piece> {
     let (min, max) = (min as f64, max as f64);
-    hist.counts()
+    let z = hist.bins() / 2;
+    let mut pieces: Vec<Piece> = hist
+        .counts()
         .iter()
         .enumerate()
-        .filter(|(_, &c)| c > 0)
-        .map(|(i, &c)| Piece {
+        .map(|(i, &c)| (i, if i == z { c - zeros.min(c) } else { c }))
+        .filter(|&(_, c)| c > 0)
+        .map(|(i, c)| Piece {
             lo: hist.edge(i).clamp(min, max),
             hi: hist.edge(i + 1).clamp(min, max),
             count: c as f64,
         })
-        .collect()
+        .collect();
+    if zeros > 0 {
+        pieces.push(Piece {
+            lo: 0.0,
+            hi: 0.0,
+            count: zeros as f64,
+        });
+    }
+    pieces
 }
 
 /// The grid as f64: `q(x) = clamp(floor(x / s + 1/2) + zp)` and `g(k) = (k - zp) s`.
@@ -123,7 +136,10 @@ fn search(full: f64, mut err: impl FnMut(f64) -> f64) -> f64 {
         consider(full * j as f64 / GRID as f64, &mut best);
     }
     let step = full / GRID as f64;
-    let (from, to) = ((best.0 - step).max(step / REFINE as f64), (best.0 + step).min(full));
+    let (from, to) = (
+        (best.0 - step).max(step / REFINE as f64),
+        (best.0 + step).min(full),
+    );
     for m in (0..=REFINE).rev() {
         consider(from + (to - from) * m as f64 / REFINE as f64, &mut best);
     }
@@ -131,8 +147,13 @@ fn search(full: f64, mut err: impl FnMut(f64) -> f64) -> f64 {
 }
 
 /// MSE-optimal range for `scheme`, clamped to the observed `min_max` (not all zero).
-pub(crate) fn range(hist: &Histogram, min_max: (f32, f32), scheme: QScheme) -> (f32, f32) {
-    let pieces = pieces(hist, min_max);
+pub(crate) fn range(
+    hist: &Histogram,
+    min_max: (f32, f32),
+    zeros: u64,
+    scheme: QScheme,
+) -> (f32, f32) {
+    let pieces = pieces(hist, min_max, zeros);
     let (min, max) = (min_max.0 as f64, min_max.1 as f64);
     let err = |lo: f64, hi: f64| range_error(&pieces, lo, hi, min_max, scheme);
     if scheme.symmetric() {

@@ -119,8 +119,8 @@ impl Observer for HistogramObserver {
         Ok(match method {
             Method::MinMax => min_max,
             Method::Percentile(p) => percentile::range(&self.hist, min_max, p, scheme.symmetric()),
-            Method::Entropy => entropy::range(&self.hist, min_max, scheme),
-            Method::Mse => mse::range(&self.hist, min_max, scheme),
+            Method::Entropy => entropy::range(&self.hist, min_max, self.stats.zeros, scheme),
+            Method::Mse => mse::range(&self.hist, min_max, self.stats.zeros, scheme),
         })
     }
 

@@ -159,7 +159,8 @@ mod tests {
     }
 
     fn schemes() -> impl Strategy<Value = QScheme> {
-        (2u8..=16, any::<bool>(), any::<bool>()).prop_map(|(b, s, y)| QScheme::new(b, s, y).unwrap())
+        (2u8..=16, any::<bool>(), any::<bool>())
+            .prop_map(|(b, s, y)| QScheme::new(b, s, y).unwrap())
     }
 
     proptest! {

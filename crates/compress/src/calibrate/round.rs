@@ -37,7 +37,11 @@ mod tests {
         for (x, want) in cases {
             let got = round_half_to_even(x);
             assert_eq!(got, want, "round_half_to_even({x})");
-            assert_eq!(got.is_sign_negative(), want.is_sign_negative(), "sign of {x}");
+            assert_eq!(
+                got.is_sign_negative(),
+                want.is_sign_negative(),
+                "sign of {x}"
+            );
         }
         assert!(round_half_to_even(f32::NAN).is_nan());
         assert_eq!(round_half_to_even(f32::INFINITY), f32::INFINITY);

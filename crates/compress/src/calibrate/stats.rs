@@ -8,6 +8,9 @@ use super::CalibError;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct ValueStats {
     pub finite: u64,
+    /// Finite values equal to ±0: exactly representable on every grid, so the entropy and MSE
+    /// searches leave them out of (respectively, give no error to) the distribution they model.
+    pub zeros: u64,
     pub nan: u64,
     pub pos_inf: u64,
     pub neg_inf: u64,
@@ -24,6 +27,7 @@ impl ValueStats {
         for &x in values {
             if x.is_finite() {
                 finite += 1;
+                self.zeros += u64::from(x == 0.0);
                 lo = lo.min(x);
                 hi = hi.max(x);
             } else if x.is_nan() {
@@ -47,6 +51,7 @@ impl ValueStats {
     /// Adds the statistics of another observer of the same tensor.
     pub fn merge(&mut self, other: &ValueStats) {
         self.finite += other.finite;
+        self.zeros += other.zeros;
         self.nan += other.nan;
         self.pos_inf += other.pos_inf;
         self.neg_inf += other.neg_inf;
@@ -81,9 +86,19 @@ mod tests {
     #[test]
     fn non_finite_values_are_counted_not_ranged() {
         let mut s = ValueStats::default();
-        let amax = s.update(&[f32::NAN, 1.0, f32::INFINITY, -3.0, f32::NEG_INFINITY, f32::NAN]);
+        let amax = s.update(&[
+            f32::NAN,
+            1.0,
+            f32::INFINITY,
+            -3.0,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+        ]);
         assert_eq!(amax, 3.0);
-        assert_eq!((s.finite, s.nan, s.pos_inf, s.neg_inf), (2, 2, 1, 1));
+        assert_eq!(s.zeros, 2);
+        s.update(&[f32::NAN]);
+        assert_eq!((s.finite, s.nan, s.pos_inf, s.neg_inf), (4, 2, 1, 1));
         assert_eq!(s.min_max(), Ok((-3.0, 1.0)));
         assert_eq!(s.non_finite(), 4);
     }

@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn refuses_bad_input() {
         let w = Tensor::from_vec(vec![2], vec![1.0f32, f32::NAN]).unwrap();
-        assert_eq!(weight_scales(&w, None, 8), Err(CalibError::NonFiniteWeights(1)));
+        assert_eq!(
+            weight_scales(&w, None, 8),
+            Err(CalibError::NonFiniteWeights(1))
+        );
         let w = Tensor::from_vec(vec![2], vec![1.0f32, 2.0]).unwrap();
         assert_eq!(
             weight_scales(&w, Some(1), 8),
@@ -98,7 +101,10 @@ mod tests {
         );
         assert_eq!(weight_scales(&w, None, 1), Err(CalibError::Bits(1)));
         let w = Tensor::from_vec(vec![2], vec![1i32, 2]).unwrap();
-        assert!(matches!(weight_scales(&w, None, 8), Err(CalibError::DType(_))));
+        assert!(matches!(
+            weight_scales(&w, None, 8),
+            Err(CalibError::DType(_))
+        ));
         let w = Tensor::from_vec(vec![0, 4], Vec::<f32>::new()).unwrap();
         assert_eq!(weight_scales(&w, Some(1), 8).unwrap(), vec![MIN_SCALE; 4]);
     }
