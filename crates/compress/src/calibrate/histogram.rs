@@ -164,7 +164,8 @@ impl Histogram {
         Ok(())
     }
 
-    /// Histogram of `|x|`: see [`fold_abs`].
+    /// Histogram of `|x|`: `n/2` bins over `[0, T)`, bin `k` holding the two bins at distance `k`
+    /// from the center (their edges coincide, so folding loses nothing).
     pub fn folded_abs(&self) -> Vec<u64> {
         fold_abs(&self.counts)
     }
@@ -172,7 +173,7 @@ impl Histogram {
 
 /// Folds `n` signed bins over `[-T, T)` into `n/2` bins of `|x|` over `[0, T)`: bin `k` holds the
 /// two bins at distance `k` from the center (their edges coincide, so folding loses nothing).
-pub fn fold_abs(counts: &[u64]) -> Vec<u64> {
+pub(crate) fn fold_abs(counts: &[u64]) -> Vec<u64> {
     let half = counts.len() / 2;
     (0..half)
         .map(|k| counts[half + k] + counts[half - 1 - k])
