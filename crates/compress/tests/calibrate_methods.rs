@@ -429,3 +429,59 @@ fn report_serializes() {
     );
     assert_eq!(mm, Err(CalibError::NoData));
 }
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            8 => -100f32..100.0,
+            2 => -1e-30f32..1e-30,
+            1 => Just(0.0f32),
+            1 => Just(f32::NAN),
+            1 => Just(f32::INFINITY),
+            1 => Just(f32::NEG_INFINITY),
+            1 => prop_oneof![Just(f32::MAX), Just(-f32::MAX), Just(f32::MIN_POSITIVE)],
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Any data, bin count, scheme and method: no panic, an ordered range inside the
+        /// observed finite values (or `NoData`), valid parameters, batch independence.
+        #[test]
+        fn any_input_gives_a_valid_range(
+            data in prop::collection::vec(value(), 0..300),
+            bins in prop::sample::select(vec![2usize, 4, 10, 64, 256]),
+            bits in 2u8..=16,
+            signed: bool,
+            symmetric: bool,
+            batch in 1usize..50,
+        ) {
+            let s = QScheme::new(bits, signed, symmetric).unwrap();
+            let mut obs = HistogramObserver::new(bins).unwrap();
+            for c in data.chunks(batch) {
+                obs.observe(c);
+            }
+            let mut whole = HistogramObserver::new(bins).unwrap();
+            whole.observe(&data);
+            let finite: Vec<f32> = data.iter().copied().filter(|x| x.is_finite()).collect();
+            for m in [Method::MinMax, Method::Percentile(99.0), Method::Entropy, Method::Mse] {
+                let r = obs.range(m, s);
+                prop_assert_eq!(r.clone(), whole.range(m, s));
+                if finite.is_empty() {
+                    prop_assert_eq!(r, Err(CalibError::NoData));
+                    continue;
+                }
+                let (lo, hi) = r.unwrap();
+                let (min, max) = min_max(&finite);
+                prop_assert!(min <= lo && lo <= hi && hi <= max, "{} ({}, {})", m, lo, hi);
+                let qp = qparams_from_range((lo, hi), s).unwrap();
+                prop_assert!(qp.scale.is_finite() && qp.scale >= MIN_SCALE);
+                prop_assert!((s.qmin()..=s.qmax()).contains(&qp.zero_point));
+            }
+        }
+    }
+}
