@@ -71,8 +71,14 @@ impl fmt::Display for SplitArg {
 }
 
 enum Source {
-    Clips { clips: Vec<Clip>, front_end: Box<MfccFrontEnd> },
-    Images { pixels: Vec<u8>, per_example: usize },
+    Clips {
+        clips: Vec<Clip>,
+        front_end: Box<MfccFrontEnd>,
+    },
+    Images {
+        pixels: Vec<u8>,
+        per_example: usize,
+    },
 }
 
 /// Labelled examples, materialized one batch at a time.
@@ -138,9 +144,16 @@ fn open_fashion_mnist(dir: &std::path::Path) -> Result<Examples> {
     let labels = mw_data::read_idx_labels(&find("t10k-labels-idx1-ubyte")?)?;
     let shape = images.shape().to_vec();
     if shape.len() != 3 || shape[0] != labels.len() {
-        bail!("Fashion-MNIST images {shape:?} do not match {} labels", labels.len());
+        bail!(
+            "Fashion-MNIST images {shape:?} do not match {} labels",
+            labels.len()
+        );
     }
-    let targets: Vec<usize> = labels.to_i64_vec()?.into_iter().map(|l| l as usize).collect();
+    let targets: Vec<usize> = labels
+        .to_i64_vec()?
+        .into_iter()
+        .map(|l| l as usize)
+        .collect();
     if let Some(bad) = targets.iter().find(|&&t| t >= FASHION_MNIST_LABELS.len()) {
         bail!("Fashion-MNIST label {bad} is out of range");
     }
@@ -179,11 +192,17 @@ impl Examples {
             Source::Clips { clips, front_end } => {
                 Ok(features_tensor(feature_values(front_end, &clips[range])?)?)
             }
-            Source::Images { pixels, per_example } => {
+            Source::Images {
+                pixels,
+                per_example,
+            } => {
                 let bytes = &pixels[range.start * per_example..range.end * per_example];
                 let data: Vec<f32> = bytes.iter().map(|&p| p as f32 / 255.0).collect();
                 let side = (*per_example as f64).sqrt() as usize;
-                Ok(Tensor::from_vec(vec![b, 1, side, per_example / side.max(1)], data)?)
+                Ok(Tensor::from_vec(
+                    vec![b, 1, side, per_example / side.max(1)],
+                    data,
+                )?)
             }
         }
     }

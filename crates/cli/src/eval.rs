@@ -45,7 +45,8 @@ pub struct EvalReport {
 }
 
 pub fn eval_file(model: &Path, options: &EvalOptions, limits: &Limits) -> Result<EvalReport> {
-    let graph = mw_onnx::load(model, limits).with_context(|| format!("loading `{}`", model.display()))?;
+    let graph =
+        mw_onnx::load(model, limits).with_context(|| format!("loading `{}`", model.display()))?;
     let mut report = eval_graph(graph, options, limits)?;
     report.model = model.display().to_string();
     Ok(report)
@@ -77,7 +78,13 @@ pub fn eval_graph(graph: Graph, options: &EvalOptions, limits: &Limits) -> Resul
         start_index = end;
     }
     progress.finish_and_clear();
-    Ok(summarize(&examples, options, predictions, classes, start.elapsed().as_secs_f64()))
+    Ok(summarize(
+        &examples,
+        options,
+        predictions,
+        classes,
+        start.elapsed().as_secs_f64(),
+    ))
 }
 
 fn progress_bar(enabled: bool, n: u64) -> ProgressBar {
@@ -85,7 +92,9 @@ fn progress_bar(enabled: bool, n: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(n);
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+    {
         bar.set_style(style);
     }
     bar.set_message("eval");
@@ -95,7 +104,10 @@ fn progress_bar(enabled: bool, n: u64) -> ProgressBar {
 /// Arg-max of each of `rows` equal rows; ties go to the lowest index, NaN never wins.
 fn argmax_rows(scores: &[f32], rows: usize) -> Result<Vec<usize>> {
     if rows == 0 || scores.len() % rows != 0 {
-        bail!("model output of {} values does not split into {rows} rows", scores.len());
+        bail!(
+            "model output of {} values does not split into {rows} rows",
+            scores.len()
+        );
     }
     let width = scores.len() / rows;
     Ok(scores
@@ -135,7 +147,11 @@ fn summarize(
                 label: label.clone(),
                 correct,
                 total,
-                accuracy: if total == 0 { 0.0 } else { correct as f64 / total as f64 },
+                accuracy: if total == 0 {
+                    0.0
+                } else {
+                    correct as f64 / total as f64
+                },
             }
         })
         .collect();
@@ -159,7 +175,9 @@ fn summarize(
 
 impl EvalReport {
     pub fn text(&self) -> String {
-        let mut rows = vec![["class", "correct", "total", "accuracy"].map(String::from).to_vec()];
+        let mut rows = vec![["class", "correct", "total", "accuracy"]
+            .map(String::from)
+            .to_vec()];
         for c in &self.per_class {
             rows.push(vec![
                 c.label.clone(),

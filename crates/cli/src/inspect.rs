@@ -35,7 +35,8 @@ pub struct InspectReport {
 }
 
 pub fn inspect_file(path: &Path, limits: &Limits) -> Result<InspectReport> {
-    let graph = mw_onnx::load(path, limits).with_context(|| format!("loading `{}`", path.display()))?;
+    let graph =
+        mw_onnx::load(path, limits).with_context(|| format!("loading `{}`", path.display()))?;
     let mut report = inspect(&graph, limits)?;
     report.model = path.display().to_string();
     Ok(report)
@@ -81,14 +82,25 @@ pub fn inspect(graph: &Graph, limits: &Limits) -> Result<InspectReport, IrError>
 }
 
 fn shapes(v: &[Vec<usize>]) -> String {
-    v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" ")
+    v.iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl InspectReport {
     pub fn table(&self) -> String {
-        let mut rows = vec![["layer", "op", "inputs", "outputs", "params", "MACs", "weight bytes"]
-            .map(String::from)
-            .to_vec()];
+        let mut rows = vec![[
+            "layer",
+            "op",
+            "inputs",
+            "outputs",
+            "params",
+            "MACs",
+            "weight bytes",
+        ]
+        .map(String::from)
+        .to_vec()];
         for l in &self.layers {
             rows.push(vec![
                 l.name.clone(),

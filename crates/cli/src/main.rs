@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "milliwatt", version, about = "Shrink neural networks to a milliwatt budget and prove what it costs")]
+#[command(
+    name = "milliwatt",
+    version,
+    about = "Shrink neural networks to a milliwatt budget and prove what it costs"
+)]
 struct Cli {
     /// Largest tensor a model or input may declare (e.g. 512MiB, 2GiB).
     #[arg(long, global = true, default_value = "1GiB", value_parser = parse_bytes)]
@@ -111,7 +115,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             };
             let result = eval::eval_file(&model, &options, &limits)?;
             if let Some(path) = report {
-                milliwatt::output::write_atomic(&path, serde_json::to_string_pretty(&result)?.as_bytes())?;
+                milliwatt::output::write_atomic(
+                    &path,
+                    serde_json::to_string_pretty(&result)?.as_bytes(),
+                )?;
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);

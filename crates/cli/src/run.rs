@@ -27,11 +27,16 @@ pub fn run_file(
     output: Option<&Path>,
     limits: &Limits,
 ) -> Result<RunSummary> {
-    let graph = mw_onnx::load(model, limits).with_context(|| format!("loading `{}`", model.display()))?;
+    let graph =
+        mw_onnx::load(model, limits).with_context(|| format!("loading `{}`", model.display()))?;
     let tensors = inputs
         .iter()
-        .map(|p| mw_data::read_npy(p))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|p| {
+            let t = mw_data::read_npy(p)?;
+            mw_data::check_finite(&t, p)?;
+            Ok(t)
+        })
+        .collect::<Result<Vec<_>, mw_data::DataError>>()?;
     let names: Vec<String> = graph
         .outputs
         .iter()
@@ -65,7 +70,10 @@ impl RunSummary {
     pub fn text(&self) -> String {
         let mut s = String::new();
         for o in &self.outputs {
-            s.push_str(&format!("{} {} {:?}: {:?}\n", o.name, o.dtype, o.shape, o.head));
+            s.push_str(&format!(
+                "{} {} {:?}: {:?}\n",
+                o.name, o.dtype, o.shape, o.head
+            ));
         }
         if let Some(p) = &self.written {
             s.push_str(&format!("wrote {}\n", p.display()));

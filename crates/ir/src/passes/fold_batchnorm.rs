@@ -39,7 +39,11 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<PassReport, IrError> {
 fn bn_affine(g: &Graph, bn: &Node) -> Result<(Vec<f32>, Vec<f32>), String> {
     let c = |i: usize| -> Result<Vec<f32>, String> {
         let v = bn.inputs.get(i).copied().flatten().ok_or("missing input")?;
-        let t = g.value(v).konst.as_deref().ok_or("its parameters are not constant")?;
+        let t = g
+            .value(v)
+            .konst
+            .as_deref()
+            .ok_or("its parameters are not constant")?;
         Ok(t.as_slice::<f32>().map_err(|e| e.to_string())?.to_vec())
     };
     let (scale, beta, mean, var) = (c(1)?, c(2)?, c(3)?, c(4)?);
@@ -63,18 +67,34 @@ fn plan_fold(g: &Graph, id: NodeId) -> Result<Patch, String> {
     }
     let x = bn.inputs.first().copied().flatten().ok_or("no input")?;
     let producers = g.producers();
-    let prev_id = *producers.get(&x).ok_or("its input is not produced by a layer")?;
+    let prev_id = *producers
+        .get(&x)
+        .ok_or("its input is not produced by a layer")?;
     let prev = g.node(prev_id);
     if g.consumers().get(&x).map_or(0, Vec::len) != 1 || g.outputs.contains(&x) {
         return Err("the preceding layer's output has other readers".into());
     }
     let (s, t) = bn_affine(g, bn)?;
-    let weight = prev.inputs.get(1).copied().flatten().ok_or("layer has no weight")?;
-    let w = g.value(weight).konst.as_deref().ok_or("layer weight is not constant")?;
+    let weight = prev
+        .inputs
+        .get(1)
+        .copied()
+        .flatten()
+        .ok_or("layer has no weight")?;
+    let w = g
+        .value(weight)
+        .konst
+        .as_deref()
+        .ok_or("layer weight is not constant")?;
     let mut w = w.clone();
     let bias_in = prev.inputs.get(2).copied().flatten();
     let bias = match bias_in {
-        Some(b) => g.value(b).konst.as_deref().ok_or("layer bias is not constant")?.clone(),
+        Some(b) => g
+            .value(b)
+            .konst
+            .as_deref()
+            .ok_or("layer bias is not constant")?
+            .clone(),
         None => Tensor::from_vec(vec![s.len()], vec![0f32; s.len()]).map_err(|e| e.to_string())?,
     };
     let mut attrs = prev.op.attrs();
@@ -98,7 +118,9 @@ fn plan_fold(g: &Graph, id: NodeId) -> Result<Patch, String> {
             }
             let b = broadcast_bias(&bias, s.len())?;
             let new_b: Vec<f32> = (0..s.len()).map(|i| s[i] * beta * b[i] + t[i]).collect();
-            attrs.set("alpha", Attr::Float(1.0)).set("beta", Attr::Float(1.0));
+            attrs
+                .set("alpha", Attr::Float(1.0))
+                .set("beta", Attr::Float(1.0));
             return finish(g, id, prev_id, w, new_b, attrs);
         }
         other => return Err(format!("the preceding layer is {other}, not Conv or Gemm")),
@@ -149,7 +171,10 @@ fn finish(
 fn scale_rows(w: &mut Tensor, s: &[f32]) -> Result<(), String> {
     let rows = *w.shape().first().ok_or("scalar weight")?;
     if rows != s.len() {
-        return Err(format!("weight has {rows} output channels, BatchNormalization {}", s.len()));
+        return Err(format!(
+            "weight has {rows} output channels, BatchNormalization {}",
+            s.len()
+        ));
     }
     let data = w.as_slice_mut::<f32>().map_err(|e| e.to_string())?;
     let per = data.len() / rows.max(1);
@@ -162,7 +187,10 @@ fn scale_rows(w: &mut Tensor, s: &[f32]) -> Result<(), String> {
 fn scale_cols(w: &mut Tensor, s: &[f32]) -> Result<(), String> {
     let cols = *w.shape().get(1).ok_or("weight is not a matrix")?;
     if cols != s.len() {
-        return Err(format!("weight has {cols} columns, BatchNormalization {}", s.len()));
+        return Err(format!(
+            "weight has {cols} columns, BatchNormalization {}",
+            s.len()
+        ));
     }
     let data = w.as_slice_mut::<f32>().map_err(|e| e.to_string())?;
     for row in data.chunks_mut(cols) {
@@ -177,6 +205,8 @@ fn broadcast_bias(b: &Tensor, n: usize) -> Result<Vec<f32>, String> {
     match v.len() {
         1 => Ok(vec![v[0]; n]),
         l if l == n => Ok(v.to_vec()),
-        l => Err(format!("bias of {l} values cannot broadcast to {n} channels")),
+        l => Err(format!(
+            "bias of {l} values cannot broadcast to {n} channels"
+        )),
     }
 }

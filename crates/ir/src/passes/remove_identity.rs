@@ -19,7 +19,8 @@ pub fn remove_identity(graph: &mut Graph) -> Result<PassReport, IrError> {
             return Ok(None);
         };
         let mask_used = node.outputs.len() > 1
-            && (g.outputs.contains(&node.outputs[1]) || g.consumers().contains_key(&node.outputs[1]));
+            && (g.outputs.contains(&node.outputs[1])
+                || g.consumers().contains_key(&node.outputs[1]));
         // A graph input feeding a graph output directly would need renaming the model's interface.
         let interface = g.inputs.contains(input) && g.outputs.contains(&output);
         if mask_used || interface || dropout_training(g, id) {
