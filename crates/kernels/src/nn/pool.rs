@@ -1,0 +1,299 @@
+//! Pooling: max (with argmax indices), average, and their global forms.
+use super::geometry::{next_index, PoolGeometry};
+use super::{check_len, NnError};
+
+/// An element type max pooling supports; `LOWEST` is the value of a window with no element.
+pub trait PoolElement: Copy + PartialOrd + Send + Sync + 'static {
+    const LOWEST: Self;
+}
+
+macro_rules! pool_element {
+    ($($t:ty),*) => {$(impl PoolElement for $t { const LOWEST: Self = <$t>::MIN; })*};
+}
+pool_element!(f32, f64, i8, u8, i16, u16, i32, u32, i64, u64);
+
+/// For one output position, per dim: the taps `k_lo..k_hi` that read real input, and how many
+/// taps lie inside the declared padded extent (`0..input + pad_end`).
+struct Window {
+    start: Vec<isize>,
+    k_lo: Vec<usize>,
+    k_hi: Vec<usize>,
+    padded_count: usize,
+}
+
+impl Window {
+    fn new(rank: usize) -> Window {
+        Window {
+            start: vec![0; rank],
+            k_lo: vec![0; rank],
+            k_hi: vec![0; rank],
+            padded_count: 1,
+        }
+    }
+
+    fn locate(&mut self, g: &PoolGeometry, o: &[usize]) {
+        self.padded_count = 1;
+        for (d, &od) in o.iter().enumerate() {
+            let start = g.window_start(d, od);
+            let dil = g.dilations[d] as isize;
+            let k = g.kernel[d] as isize;
+            // Taps k with 0 <= start + k·dil < limit, as a count from 0.
+            let below = |limit: isize| -> isize {
+                if limit <= start {
+                    0
+                } else {
+                    ((limit - start + dil - 1) / dil).min(k)
+                }
+            };
+            let lo = if start < 0 {
+                ((-start + dil - 1) / dil).min(k)
+            } else {
+                0
+            };
+            let hi = below(g.input[d] as isize).max(lo);
+            self.start[d] = start;
+            self.k_lo[d] = lo as usize;
+            self.k_hi[d] = hi as usize;
+            let padded = below(g.input[d] as isize + g.pads_end[d] as isize);
+            self.padded_count *= padded.max(0) as usize;
+        }
+    }
+
+    fn real_count(&self) -> usize {
+        self.k_lo
+            .iter()
+            .zip(&self.k_hi)
+            .map(|(l, h)| h - l)
+            .product()
+    }
+
+    /// Calls `f(row-major offset, per-dim coordinates)` for every real input position, in
+    /// row-major order of taps.
+    fn for_each(&self, g: &PoolGeometry, coord: &mut [usize], mut f: impl FnMut(usize, &[usize])) {
+        if self.real_count() == 0 {
+            return;
+        }
+        let rank = coord.len();
+        let mut k: Vec<usize> = self.k_lo.clone();
+        loop {
+            let mut off = 0;
+            for d in 0..rank {
+                coord[d] = (self.start[d] + (k[d] * g.dilations[d]) as isize) as usize;
+                off = off * g.input[d] + coord[d];
+            }
+            f(off, coord);
+            let mut d = rank;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                k[d] += 1;
+                if k[d] < self.k_hi[d] {
+                    break;
+                }
+                k[d] = self.k_lo[d];
+            }
+        }
+    }
+}
+
+/// Max over each window (NaN never wins; an empty window yields `T::LOWEST`). `indices`, when
+/// given, receives the flat index into `x` of the first maximum, with the in-plane offset taken
+/// row-major, or column-major when `column_major` (ONNX `storage_order = 1`).
+pub fn max_pool<T: PoolElement>(
+    g: &PoolGeometry,
+    x: &[T],
+    y: &mut [T],
+    mut indices: Option<&mut [i64]>,
+    column_major: bool,
+) -> Result<(), NnError> {
+    let (in_plane, out_plane) = g.check_buffers(x.len(), y.len())?;
+    if let Some(ix) = &indices {
+        check_len("max_pool indices", ix.len(), y.len())?;
+    }
+    let rank = g.input.len();
+    let mut win = Window::new(rank);
+    let mut coord = vec![0usize; rank];
+    let mut o = vec![0usize; rank];
+    for (p, yp) in y.chunks_exact_mut(out_plane.max(1)).enumerate() {
+        let plane = &x[p * in_plane..][..in_plane];
+        o.fill(0);
+        for (oi, yv) in yp.iter_mut().enumerate() {
+            win.locate(g, &o);
+            let mut best = T::LOWEST;
+            let mut best_at = None;
+            win.for_each(g, &mut coord, |off, c| {
+                if plane[off] > best || best_at.is_none() && plane[off] == best {
+                    best = plane[off];
+                    best_at = Some(if column_major {
+                        column_offset(c, &g.input)
+                    } else {
+                        off
+                    });
+                }
+            });
+            *yv = best;
+            if let Some(ix) = indices.as_deref_mut() {
+                ix[p * out_plane + oi] = (p * in_plane + best_at.unwrap_or(0)) as i64;
+            }
+            next_index(&mut o, &g.output);
+        }
+    }
+    Ok(())
+}
+
+fn column_offset(coord: &[usize], dims: &[usize]) -> usize {
+    coord
+        .iter()
+        .zip(dims)
+        .rev()
+        .fold(0, |acc, (&c, &d)| acc * d + c)
+}
+
+/// Mean over each window. The divisor counts the real input positions, or with
+/// `count_include_pad` every tap inside the declared padded extent (taps past it, which ceil
+/// rounding can create, never count). A window with nothing to count yields NaN.
+pub fn average_pool(
+    g: &PoolGeometry,
+    count_include_pad: bool,
+    x: &[f32],
+    y: &mut [f32],
+) -> Result<(), NnError> {
+    let (in_plane, out_plane) = g.check_buffers(x.len(), y.len())?;
+    let rank = g.input.len();
+    let mut win = Window::new(rank);
+    let mut coord = vec![0usize; rank];
+    let mut o = vec![0usize; rank];
+    for (p, yp) in y.chunks_exact_mut(out_plane.max(1)).enumerate() {
+        let plane = &x[p * in_plane..][..in_plane];
+        o.fill(0);
+        for yv in yp.iter_mut() {
+            win.locate(g, &o);
+            let mut sum = 0.0f32;
+            win.for_each(g, &mut coord, |off, _| sum += plane[off]);
+            let count = if count_include_pad {
+                win.padded_count
+            } else {
+                win.real_count()
+            };
+            *yv = sum / count as f32;
+            next_index(&mut o, &g.output);
+        }
+    }
+    Ok(())
+}
+
+/// Mean of each of the `x.len() / plane` consecutive planes of `plane` elements into `y`.
+pub fn global_average_pool(x: &[f32], plane: usize, y: &mut [f32]) -> Result<(), NnError> {
+    check_len("global pool input", x.len(), y.len().saturating_mul(plane))?;
+    if plane == 0 {
+        y.fill(f32::NAN);
+        return Ok(());
+    }
+    for (v, chunk) in y.iter_mut().zip(x.chunks_exact(plane)) {
+        *v = chunk.iter().sum::<f32>() / plane as f32;
+    }
+    Ok(())
+}
+
+/// Max of each of the consecutive planes of `plane` elements into `y` (NaN never wins).
+pub fn global_max_pool<T: PoolElement>(x: &[T], plane: usize, y: &mut [T]) -> Result<(), NnError> {
+    check_len("global pool input", x.len(), y.len().saturating_mul(plane))?;
+    if plane == 0 {
+        y.fill(T::LOWEST);
+        return Ok(());
+    }
+    for (v, chunk) in y.iter_mut().zip(x.chunks_exact(plane)) {
+        *v = chunk
+            .iter()
+            .fold(T::LOWEST, |m, &e| if e > m { e } else { m });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g2(
+        input: [usize; 2],
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        pads: [usize; 4],
+        output: [usize; 2],
+    ) -> PoolGeometry {
+        PoolGeometry {
+            batch: 1,
+            channels: 1,
+            input: input.to_vec(),
+            kernel: kernel.to_vec(),
+            strides: strides.to_vec(),
+            dilations: vec![1, 1],
+            pads_begin: pads[..2].to_vec(),
+            pads_end: pads[2..].to_vec(),
+            output: output.to_vec(),
+        }
+    }
+
+    #[test]
+    fn max_pool_reports_first_maximum_row_and_column_major() {
+        // 2x3 input [0 5 9 / 3 9 1], 2x2 windows at columns 0 and 1: maxima 9 at (1, 1), then
+        // 9 first at (0, 2).
+        let x = [0.0f32, 5.0, 9.0, 3.0, 9.0, 1.0];
+        let g = g2([2, 3], [2, 2], [1, 1], [0, 0, 0, 0], [1, 2]);
+        let mut y = [0.0f32; 2];
+        let mut ix = [0i64; 2];
+        max_pool(&g, &x, &mut y, Some(&mut ix), false).unwrap();
+        assert_eq!(y, [9.0, 9.0]);
+        assert_eq!(ix, [4, 2]);
+        max_pool(&g, &x, &mut y, Some(&mut ix), true).unwrap();
+        // column-major offsets in a 2x3 plane: (1, 1) → 1·2 + 1 = 3, (0, 2) → 2·2 + 0 = 4.
+        assert_eq!(ix, [3, 4]);
+    }
+
+    #[test]
+    fn average_pool_divisor_follows_count_include_pad() {
+        // 1x2 input [2, 4], kernel 1x2, pad 1 left/right, stride 2: windows (-1, 0) and (1, 2).
+        let x = [2.0f32, 4.0];
+        let g = g2([1, 2], [1, 2], [1, 2], [0, 1, 0, 1], [1, 2]);
+        let mut y = [0.0f32; 2];
+        average_pool(&g, false, &x, &mut y).unwrap();
+        assert_eq!(y, [2.0, 4.0]);
+        average_pool(&g, true, &x, &mut y).unwrap();
+        assert_eq!(y, [1.0, 2.0]);
+    }
+
+    #[test]
+    fn ceil_window_past_the_padding_is_not_counted() {
+        // input 3, kernel 2, stride 2, no pads, ceil output 2: the last window covers (2, 3).
+        let g = PoolGeometry {
+            batch: 1,
+            channels: 1,
+            input: vec![3],
+            kernel: vec![2],
+            strides: vec![2],
+            dilations: vec![1],
+            pads_begin: vec![0],
+            pads_end: vec![0],
+            output: vec![2],
+        };
+        let mut y = [0.0f32; 2];
+        average_pool(&g, true, &[1.0, 3.0, 5.0], &mut y).unwrap();
+        assert_eq!(y, [2.0, 5.0]);
+    }
+
+    #[test]
+    fn integer_max_pool_and_global_pools() {
+        let g = g2([2, 2], [2, 2], [1, 1], [0, 0, 0, 0], [1, 1]);
+        let mut y = [0u8; 1];
+        max_pool(&g, &[3u8, 200, 7, 0], &mut y, None, false).unwrap();
+        assert_eq!(y, [200]);
+        let mut m = [0.0f32; 2];
+        global_average_pool(&[1.0, 3.0, -2.0, 4.0], 2, &mut m).unwrap();
+        assert_eq!(m, [2.0, 1.0]);
+        global_max_pool(&[1.0f32, 3.0, -2.0, -4.0], 2, &mut m).unwrap();
+        assert_eq!(m, [3.0, -2.0]);
+        assert!(global_max_pool(&[1.0f32; 3], 2, &mut m).is_err());
+    }
+}
