@@ -165,7 +165,7 @@ fn filter_coeffs(filter: Filter, antialias: bool, ratio: f64, scale: f64) -> (i6
         (Filter::Linear, true) => {
             let scale = scale.min(1.0);
             let start = (-1.0 / scale).floor() as i64 + 1;
-            let c: Vec<f64> = (start..1 - start)
+            let c: Vec<f64> = (start..2 - start)
                 .map(|i| (1.0 - ((i as f64 - ratio) * scale).abs()).clamp(0.0, 1.0))
                 .collect();
             (start, normalized(c))
@@ -438,6 +438,34 @@ mod tests {
                 assert!((s - 1.0).abs() < 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn antialias_downsample_matches_onnx_reference() {
+        // Values of onnx.reference.ops.op_resize._interpolate_nd (half_pixel).
+        let aa = |x: &[f64], out: usize, filter| {
+            let interp = Interp {
+                filter,
+                antialias: true,
+                ..linear(CoordMode::HalfPixel)
+            };
+            let a = axis(x.len(), out, out as f64 / x.len() as f64);
+            resize_interp(x, &[a], &interp).unwrap()
+        };
+        let ramp7: Vec<f64> = (1..=7).map(f64::from).collect();
+        let out = aa(&ramp7, 3, Filter::Linear);
+        assert!(close(&out, &[1.75, 4.0, 6.25]), "{out:?}");
+        let out = aa(&ramp7, 3, Filter::Cubic(-0.5));
+        assert!(close(&out, &[5.0 / 3.0, 4.0, 19.0 / 3.0]), "{out:?}");
+        let out = aa(&[1.0, 2.0, 3.0, 4.0], 3, Filter::Linear);
+        assert!(close(&out, &[14.0 / 11.0, 2.5, 41.0 / 11.0]), "{out:?}");
+        // Upsampling: antialias changes nothing.
+        let plain = resize_interp(
+            &[1.0, 3.0],
+            &[axis(2, 5, 2.5)],
+            &linear(CoordMode::HalfPixel),
+        );
+        assert_eq!(aa(&[1.0, 3.0], 5, Filter::Linear), plain.unwrap());
     }
 
     #[test]

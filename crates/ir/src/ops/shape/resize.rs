@@ -134,8 +134,13 @@ fn dim_of(v: f64) -> Result<usize, OpError> {
 }
 
 impl Resize {
-    /// One [`AxisResize`] per input axis.
-    fn plan<K: Known>(&self, inputs: &[Option<&K>]) -> Result<Vec<AxisResize>, OpError> {
+    /// One [`AxisResize`] per input axis. The region of interest (which does not change the
+    /// output shape) is read only `with_roi`, so that inference does not need it constant.
+    fn plan<K: Known>(
+        &self,
+        inputs: &[Option<&K>],
+        with_roi: bool,
+    ) -> Result<Vec<AxisResize>, OpError> {
         let x = required(inputs, 0)?;
         let shape = x.dims();
         let rank = shape.len();
@@ -186,7 +191,7 @@ impl Resize {
                 ))
             }
         }
-        if self.coord == CoordMode::TfCropAndResize {
+        if with_roi && self.coord == CoordMode::TfCropAndResize {
             let roi = match given(inputs, 1) {
                 Some(_) => floats(inputs, 1)?,
                 None => return Err(OpError::MissingInput(1)),
@@ -326,13 +331,13 @@ impl Op for Resize {
         a
     }
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let plan = self.plan(inputs)?;
+        let plan = self.plan(inputs, false)?;
         let shape = plan.iter().map(|p| p.out_len).collect();
         Ok(vec![Fact::new(required(inputs, 0)?.dtype, shape)])
     }
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = required(inputs, 0)?;
-        let plan = self.plan(inputs)?;
+        let plan = self.plan(inputs, true)?;
         let data = dispatch_data!(x.data(), v => self.run_typed(v, &plan))?;
         Ok(vec![Tensor::new(
             plan.iter().map(|p| p.out_len).collect(),
