@@ -81,9 +81,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Inspect { model, json } => {
             let report = inspect::inspect_file(&model, &limits)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                emit(&serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", report.table());
+                emit(&report.table());
             }
         }
         Command::Run {
@@ -94,9 +94,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         } => {
             let summary = run::run_file(&model, &inputs, output.as_deref(), &limits)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
+                emit(&serde_json::to_string_pretty(&summary)?);
             } else {
-                print!("{}", summary.text());
+                emit(&summary.text());
             }
         }
         Command::Eval {
@@ -121,11 +121,27 @@ fn dispatch(cli: Cli) -> Result<()> {
                 )?;
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
+                emit(&serde_json::to_string_pretty(&result)?);
             } else {
-                print!("{}", result.text());
+                emit(&result.text());
             }
         }
     }
     Ok(())
+}
+
+/// Writes a report to stdout; a closed pipe (`milliwatt ... | head`) ends the program quietly.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let result = out
+        .write_all(text.as_bytes())
+        .and_then(|_| if text.ends_with('\n') { Ok(()) } else { out.write_all(b"\n") })
+        .and_then(|_| out.flush());
+    if let Err(e) = result {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
 }
