@@ -165,4 +165,4 @@ pub mod reference {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

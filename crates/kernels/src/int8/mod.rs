@@ -134,3 +134,50 @@ pub(crate) fn checked_product(what: &'static str, dims: &[usize]) -> Result<usiz
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or(Int8Error::SizeOverflow(what))
 }
+
+/// Output positions `o` in `0..out_len` whose input index `o·stride + offset` lies in
+/// `0..in_len` (a contiguous range, since the index grows with `o`).
+pub(crate) fn tap_range(
+    offset: isize,
+    stride: usize,
+    in_len: usize,
+    out_len: usize,
+) -> std::ops::Range<usize> {
+    let s = stride as isize;
+    let lo = if offset >= 0 { 0 } else { (-offset + s - 1) / s };
+    let room = in_len as isize - offset;
+    let hi = if room <= 0 { 0 } else { (room + s - 1) / s };
+    let (lo, hi) = (lo as usize, (hi as usize).min(out_len));
+    lo.min(hi)..hi
+}
+
+/// A quantized input: stored values and their zero point.
+#[derive(Debug, Clone, Copy)]
+pub struct QInput<'a, T> {
+    /// Stored values.
+    pub data: &'a [T],
+    /// Zero point (representable in `T`).
+    pub zero_point: i32,
+}
+
+#[cfg(test)]
+mod geometry_tests {
+    use super::tap_range;
+
+    #[test]
+    fn tap_range_is_exactly_the_in_bounds_positions() {
+        for offset in -7isize..7 {
+            for stride in 1..4 {
+                for in_len in 0..6 {
+                    for out_len in 0..6 {
+                        let want: Vec<usize> = (0..out_len)
+                            .filter(|&o| (0..in_len as isize).contains(&(o as isize * stride as isize + offset)))
+                            .collect();
+                        let got: Vec<usize> = tap_range(offset, stride, in_len, out_len).collect();
+                        assert_eq!(got, want, "offset={offset} stride={stride} in={in_len} out={out_len}");
+                    }
+                }
+            }
+        }
+    }
+}
