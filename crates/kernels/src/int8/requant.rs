@@ -9,8 +9,9 @@
 //! * [`rounding_divide_by_pot`] `(y, e)` = `y / 2^e`, rounded to nearest with ties away from zero.
 //!
 //! It reproduces TFLite's reference kernels and gemmlowp bit for bit, and agrees with ONNX Runtime
-//! to ±1 (see below). Being two roundings, it is within 1 of `x·M` but is not one tie rule: with
-//! `M = 1/2` (no right shift) `-2.5 → -2`, with `M = 1/4` `-0.5 → -1`.
+//! to ±1 (see below). Being two roundings, it is within 1 of `x·M` (not 1/2) and follows no
+//! single tie rule: with `M = 1/2` (no right shift) `-2.5 → -2`; with `M = 1/4`, `-0.5 → -1` and
+//! even `5·M = 1.25 → 2` (the first rounding makes `2.5 → 3`, a tie for the second).
 //!
 //! # Where ONNX Runtime differs
 //! ORT's `QLinearConv`/`QLinearMatMul` (MLAS `MlasRequantizeOutput`) compute in float:
