@@ -181,3 +181,12 @@ mod geometry_tests {
         }
     }
 }
+
+/// Quantization parameters of a tensor: `real = scale · (q − zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QParams {
+    /// Positive, finite scale.
+    pub scale: f32,
+    /// Zero point, representable in the tensor's element type.
+    pub zero_point: i32,
+}
