@@ -15,7 +15,10 @@
 //! The optimized version tabulates `a'` and `b'` for the 256 possible inputs, so each element costs
 //! two loads, an add and the output rescale; it is bit-exact with the reference by construction.
 
-use super::requant::{activation_range, check_scale, multiply_by_quantized_multiplier, Activation, QuantizedMultiplier};
+use super::requant::{
+    activation_range, check_scale, multiply_by_quantized_multiplier, Activation,
+    QuantizedMultiplier,
+};
 use super::{check_len, check_zero_point, Int8Error, QParams, QuantElem};
 use std::marker::PhantomData;
 
@@ -69,12 +72,17 @@ impl<T: QuantElem, U: QuantElem> AddParams<T, U> {
     #[inline]
     fn finish(&self, a: i32, b: i32) -> U {
         let v = multiply_by_quantized_multiplier(a.wrapping_add(b), self.out_mult);
-        U::saturate(v.saturating_add(self.out_zero_point).clamp(self.qmin, self.qmax))
+        U::saturate(
+            v.saturating_add(self.out_zero_point)
+                .clamp(self.qmin, self.qmax),
+        )
     }
 
     /// The table of `scale_input` over every value of `T`.
     fn table(zero_point: i32, m: QuantizedMultiplier) -> Vec<i32> {
-        (T::MIN..=T::MAX).map(|v| Self::scale_input(v, zero_point, m)).collect()
+        (T::MIN..=T::MAX)
+            .map(|v| Self::scale_input(v, zero_point, m))
+            .collect()
     }
 }
 
@@ -90,7 +98,12 @@ fn check_lengths(a: usize, b: usize, out: usize) -> Result<(), Int8Error> {
 }
 
 /// Optimized Add: tabulated input rescale.
-pub fn add<T: QuantElem, U: QuantElem>(p: &AddParams<T, U>, a: &[T], b: &[T], out: &mut [U]) -> Result<(), Int8Error> {
+pub fn add<T: QuantElem, U: QuantElem>(
+    p: &AddParams<T, U>,
+    a: &[T],
+    b: &[T],
+    out: &mut [U],
+) -> Result<(), Int8Error> {
     check_lengths(a.len(), b.len(), out.len())?;
     let ta = AddParams::<T, U>::table(p.a_zero_point, p.a_mult);
     let tb = AddParams::<T, U>::table(p.b_zero_point, p.b_mult);
@@ -124,7 +137,12 @@ pub mod reference {
     use crate::int8::requant::reference::multiply_by_quantized_multiplier as mbqm;
 
     /// Scalar Add with the module's contract.
-    pub fn add<T: QuantElem, U: QuantElem>(p: &AddParams<T, U>, a: &[T], b: &[T], out: &mut [U]) -> Result<(), Int8Error> {
+    pub fn add<T: QuantElem, U: QuantElem>(
+        p: &AddParams<T, U>,
+        a: &[T],
+        b: &[T],
+        out: &mut [U],
+    ) -> Result<(), Int8Error> {
         check_lengths(a.len(), b.len(), out.len())?;
         for (i, o) in out.iter_mut().enumerate() {
             let av = a[if a.len() == 1 { 0 } else { i }].to_i32() - p.a_zero_point;
@@ -146,8 +164,15 @@ mod tests {
     use proptest::prelude::*;
 
     fn random_params<T: QuantElem, U: QuantElem>(rng: &mut Rng) -> AddParams<T, U> {
-        let q = |rng: &mut Rng, lo, hi| QParams { scale: rng.multiplier(-9, -1) as f32, zero_point: rng.range(lo, hi) };
-        let (a, b, o) = (q(rng, T::MIN, T::MAX), q(rng, T::MIN, T::MAX), q(rng, U::MIN, U::MAX));
+        let q = |rng: &mut Rng, lo, hi| QParams {
+            scale: rng.multiplier(-9, -1) as f32,
+            zero_point: rng.range(lo, hi),
+        };
+        let (a, b, o) = (
+            q(rng, T::MIN, T::MAX),
+            q(rng, T::MIN, T::MAX),
+            q(rng, U::MIN, U::MAX),
+        );
         let act = [Activation::None, Activation::Relu, Activation::Relu6][rng.range(0, 2) as usize];
         AddParams::new(a, b, o, act).unwrap()
     }
@@ -198,10 +223,17 @@ mod tests {
             let ka = p.a_mult.to_real() * p.out_mult.to_real() * f64::from(1u32 << LEFT_SHIFT);
             let kb = p.b_mult.to_real() * p.out_mult.to_real() * f64::from(1u32 << LEFT_SHIFT);
             for i in 0..64 {
-                let exact = ka * f64::from(i32::from(a[i]) - p.a_zero_point) + kb * f64::from(i32::from(b[i]) - p.b_zero_point)
+                let exact = ka * f64::from(i32::from(a[i]) - p.a_zero_point)
+                    + kb * f64::from(i32::from(b[i]) - p.b_zero_point)
                     + f64::from(p.out_zero_point);
                 let want = exact.round().clamp(f64::from(p.qmin), f64::from(p.qmax));
-                assert!((f64::from(out[i]) - want).abs() <= 1.0, "{p:?} a={} b={} got={} want≈{exact}", a[i], b[i], out[i]);
+                assert!(
+                    (f64::from(out[i]) - want).abs() <= 1.0,
+                    "{p:?} a={} b={} got={} want≈{exact}",
+                    a[i],
+                    b[i],
+                    out[i]
+                );
             }
         }
     }
@@ -210,11 +242,13 @@ mod tests {
     fn known_values() {
         // Equal scales 0.5, output scale 1: (10 − 0)·0.5 + (6 − 2)·0.5 = 7.
         let q = |scale, zero_point| QParams { scale, zero_point };
-        let p = AddParams::<i8, i8>::new(q(0.5, 0), q(0.5, 2), q(1.0, -3), Activation::None).unwrap();
+        let p =
+            AddParams::<i8, i8>::new(q(0.5, 0), q(0.5, 2), q(1.0, -3), Activation::None).unwrap();
         let mut out = [0i8];
         add(&p, &[10], &[6], &mut out).unwrap();
         assert_eq!(out, [7 - 3]);
-        let relu = AddParams::<i8, i8>::new(q(0.5, 0), q(0.5, 2), q(1.0, -3), Activation::Relu).unwrap();
+        let relu =
+            AddParams::<i8, i8>::new(q(0.5, 0), q(0.5, 2), q(1.0, -3), Activation::Relu).unwrap();
         add(&relu, &[-100], &[2], &mut out).unwrap();
         assert_eq!(out, [-3]);
     }
@@ -222,10 +256,17 @@ mod tests {
     #[test]
     fn bad_arguments_are_errors() {
         let q = |scale, zero_point| QParams { scale, zero_point };
-        assert!(AddParams::<u8, u8>::new(q(0.0, 0), q(0.5, 0), q(1.0, 0), Activation::None).is_err());
-        assert!(AddParams::<u8, u8>::new(q(0.5, -1), q(0.5, 0), q(1.0, 0), Activation::None).is_err());
-        assert!(AddParams::<u8, u8>::new(q(0.5, 0), q(0.5, 0), q(1.0, 256), Activation::None).is_err());
-        let p = AddParams::<u8, u8>::new(q(0.5, 0), q(0.5, 0), q(1.0, 0), Activation::None).unwrap();
+        assert!(
+            AddParams::<u8, u8>::new(q(0.0, 0), q(0.5, 0), q(1.0, 0), Activation::None).is_err()
+        );
+        assert!(
+            AddParams::<u8, u8>::new(q(0.5, -1), q(0.5, 0), q(1.0, 0), Activation::None).is_err()
+        );
+        assert!(
+            AddParams::<u8, u8>::new(q(0.5, 0), q(0.5, 0), q(1.0, 256), Activation::None).is_err()
+        );
+        let p =
+            AddParams::<u8, u8>::new(q(0.5, 0), q(0.5, 0), q(1.0, 0), Activation::None).unwrap();
         assert!(add(&p, &[1, 2], &[1, 2, 3], &mut [0; 3]).is_err());
         assert!(reference::add(&p, &[1, 2, 3], &[1, 2], &mut [0; 3]).is_err());
         assert!(add(&p, &[1], &[1], &mut [0; 3]).is_ok());

@@ -69,7 +69,13 @@ const fn conv_case(
     })
 }
 
-const fn pool_case(c: usize, hw: [usize; 2], k: [usize; 2], stride: [usize; 2], pads: [usize; 4]) -> Case {
+const fn pool_case(
+    c: usize,
+    hw: [usize; 2],
+    k: [usize; 2],
+    stride: [usize; 2],
+    pads: [usize; 4],
+) -> Case {
     Case::Pool(PoolCase {
         batch: 1,
         c,
@@ -96,11 +102,31 @@ pub(crate) const CASES: &[Case] = &[
     Case::Gemm { m: 8, n: 32, k: 9 },
     Case::Gemm { m: 9, n: 33, k: 1 },
     Case::Gemm { m: 12, n: 1, k: 64 },
-    Case::Gemm { m: 64, n: 125, k: 64 },
-    Case::Gemm { m: 13, n: 2, k: 255 },
-    Case::Gemm { m: 64, n: 125, k: 40 },
-    Case::Gemm { m: 2, n: 3, k: 4000 },
-    Case::Gemm { m: 5, n: 18, k: 3001 },
+    Case::Gemm {
+        m: 64,
+        n: 125,
+        k: 64,
+    },
+    Case::Gemm {
+        m: 13,
+        n: 2,
+        k: 255,
+    },
+    Case::Gemm {
+        m: 64,
+        n: 125,
+        k: 40,
+    },
+    Case::Gemm {
+        m: 2,
+        n: 3,
+        k: 4000,
+    },
+    Case::Gemm {
+        m: 5,
+        n: 18,
+        k: 3001,
+    },
     Case::Gemm { m: 0, n: 5, k: 3 },
     Case::Gemm { m: 3, n: 0, k: 3 },
     Case::Gemm { m: 3, n: 5, k: 0 },

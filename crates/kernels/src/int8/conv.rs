@@ -89,7 +89,9 @@ pub(crate) fn out_len(
     dilation: usize,
 ) -> Result<usize, Int8Error> {
     if kernel == 0 || stride == 0 || dilation == 0 {
-        return Err(Int8Error::Shape("kernel, stride and dilation must be ≥ 1".into()));
+        return Err(Int8Error::Shape(
+            "kernel, stride and dilation must be ≥ 1".into(),
+        ));
     }
     let extent = (kernel - 1)
         .checked_mul(dilation)
@@ -110,20 +112,41 @@ impl Conv2dParams {
     /// Validates the geometry and derives its sizes.
     pub fn dims(&self) -> Result<ConvDims, Int8Error> {
         let g = self.groups;
-        if g == 0 || self.in_channels % g != 0 || self.out_channels % g != 0 {
-            return Err(Int8Error::Shape(format!("{self}: groups must divide both channel counts")));
+        if self.in_channels.checked_rem(g) != Some(0) || self.out_channels.checked_rem(g) != Some(0)
+        {
+            return Err(Int8Error::Shape(format!(
+                "{self}: groups must divide both channel counts"
+            )));
         }
         let [pt, pl, pb, pr] = self.pads;
-        let oh = out_len(self.in_hw[0], pt.saturating_add(pb), self.kernel[0], self.stride[0], self.dilation[0])?;
-        let ow = out_len(self.in_hw[1], pl.saturating_add(pr), self.kernel[1], self.stride[1], self.dilation[1])?;
+        let oh = out_len(
+            self.in_hw[0],
+            pt.saturating_add(pb),
+            self.kernel[0],
+            self.stride[0],
+            self.dilation[0],
+        )?;
+        let ow = out_len(
+            self.in_hw[1],
+            pl.saturating_add(pr),
+            self.kernel[1],
+            self.stride[1],
+            self.dilation[1],
+        )?;
         let cg = self.in_channels / g;
         Ok(ConvDims {
             out_hw: [oh, ow],
             cg,
             ocg: self.out_channels / g,
             k: checked_product("reduction", &[cg, self.kernel[0], self.kernel[1]])?,
-            x_len: checked_product("input", &[self.batch, self.in_channels, self.in_hw[0], self.in_hw[1]])?,
-            w_len: checked_product("weights", &[self.out_channels, cg, self.kernel[0], self.kernel[1]])?,
+            x_len: checked_product(
+                "input",
+                &[self.batch, self.in_channels, self.in_hw[0], self.in_hw[1]],
+            )?,
+            w_len: checked_product(
+                "weights",
+                &[self.out_channels, cg, self.kernel[0], self.kernel[1]],
+            )?,
             out_len: checked_product("output", &[self.batch, self.out_channels, oh, ow])?,
         })
     }
@@ -180,7 +203,9 @@ impl ConvPlan {
             let per_group = dims.ocg * dims.k;
             Kind::Gemm(
                 (0..params.groups)
-                    .map(|g| PackedWeights::new(dims.ocg, dims.k, &w[g * per_group..(g + 1) * per_group]))
+                    .map(|g| {
+                        PackedWeights::new(dims.ocg, dims.k, &w[g * per_group..(g + 1) * per_group])
+                    })
                     .collect::<Result<_, _>>()?,
             )
         };
@@ -233,7 +258,15 @@ impl ConvPlan {
                         let oc0 = g * d.ocg;
                         let o0 = (b * p.out_channels + oc0) * n;
                         let bias_g = bias.map(|bv| &bv[oc0..oc0 + d.ocg]);
-                        run_packed(isa, pw, &acts, bias_g, stage, oc0, &mut out[o0..o0 + d.ocg * n]);
+                        run_packed(
+                            isa,
+                            pw,
+                            &acts,
+                            bias_g,
+                            stage,
+                            oc0,
+                            &mut out[o0..o0 + d.ocg * n],
+                        );
                     }
                 }
             }
@@ -318,20 +351,29 @@ pub mod reference {
                             let c = g * d.cg + ci;
                             for kh in 0..kh_n {
                                 for kw in 0..kw_n {
-                                    let ih = (oh * p.stride[0] + kh * p.dilation[0]) as isize - p.pads[0] as isize;
-                                    let iw = (ow * p.stride[1] + kw * p.dilation[1]) as isize - p.pads[1] as isize;
-                                    let inside = ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < wd;
+                                    let ih = (oh * p.stride[0] + kh * p.dilation[0]) as isize
+                                        - p.pads[0] as isize;
+                                    let iw = (ow * p.stride[1] + kw * p.dilation[1]) as isize
+                                        - p.pads[1] as isize;
+                                    let inside = ih >= 0
+                                        && iw >= 0
+                                        && (ih as usize) < h
+                                        && (iw as usize) < wd;
                                     let xv = if inside {
-                                        x.data[((b * p.in_channels + c) * h + ih as usize) * wd + iw as usize].to_i32()
+                                        x.data[((b * p.in_channels + c) * h + ih as usize) * wd
+                                            + iw as usize]
+                                            .to_i32()
                                     } else {
                                         x.zero_point
                                     };
-                                    let wv = i32::from(w[((oc * d.cg + ci) * kh_n + kh) * kw_n + kw]);
+                                    let wv =
+                                        i32::from(w[((oc * d.cg + ci) * kh_n + kh) * kw_n + kw]);
                                     acc = acc.wrapping_add(wv.wrapping_mul(xv - x.zero_point));
                                 }
                             }
                         }
-                        out[((b * p.out_channels + oc) * oh_n + oh) * ow_n + ow] = stage.requantize_to(acc, oc);
+                        out[((b * p.out_channels + oc) * oh_n + oh) * ow_n + ow] =
+                            stage.requantize_to(acc, oc);
                     }
                 }
             }

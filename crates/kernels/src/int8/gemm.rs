@@ -55,7 +55,11 @@ fn validate<T: QuantElem, U: QuantElem>(
     out: &[U],
 ) -> Result<(), Int8Error> {
     check_len("weights", w_len, checked_product("weights", &[s.m, s.k])?)?;
-    check_len("activations", x.len(), checked_product("activations", &[s.k, s.n])?)?;
+    check_len(
+        "activations",
+        x.len(),
+        checked_product("activations", &[s.k, s.n])?,
+    )?;
     check_len("output", out.len(), checked_product("output", &[s.m, s.n])?)?;
     if let Some(b) = bias {
         check_len("bias", b.len(), s.m)?;

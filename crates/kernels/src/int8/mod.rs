@@ -144,7 +144,11 @@ pub(crate) fn tap_range(
     out_len: usize,
 ) -> std::ops::Range<usize> {
     let s = stride as isize;
-    let lo = if offset >= 0 { 0 } else { (-offset + s - 1) / s };
+    let lo = if offset >= 0 {
+        0
+    } else {
+        (-offset + s - 1) / s
+    };
     let room = in_len as isize - offset;
     let hi = if room <= 0 { 0 } else { (room + s - 1) / s };
     let (lo, hi) = (lo as usize, (hi as usize).min(out_len));
@@ -171,10 +175,16 @@ mod geometry_tests {
                 for in_len in 0..6 {
                     for out_len in 0..6 {
                         let want: Vec<usize> = (0..out_len)
-                            .filter(|&o| (0..in_len as isize).contains(&(o as isize * stride as isize + offset)))
+                            .filter(|&o| {
+                                (0..in_len as isize)
+                                    .contains(&(o as isize * stride as isize + offset))
+                            })
                             .collect();
                         let got: Vec<usize> = tap_range(offset, stride, in_len, out_len).collect();
-                        assert_eq!(got, want, "offset={offset} stride={stride} in={in_len} out={out_len}");
+                        assert_eq!(
+                            got, want,
+                            "offset={offset} stride={stride} in={in_len} out={out_len}"
+                        );
                     }
                 }
             }

@@ -40,7 +40,8 @@ pub fn check_accumulator_fits_i32(
     act_range: ActRange,
     bias_max_abs: u32,
 ) -> Result<u64, Int8Error> {
-    let bound = max_abs_accumulator(k, weights_max_abs, act_range).saturating_add(bias_max_abs.into());
+    let bound =
+        max_abs_accumulator(k, weights_max_abs, act_range).saturating_add(bias_max_abs.into());
     if bound <= i32::MAX as u64 {
         Ok(bound)
     } else {
@@ -91,7 +92,10 @@ mod tests {
         assert!(check_accumulator_fits_i32(66_312, 127, U8_ANY, 0).is_err());
         assert!(check_accumulator_fits_i32(66_311, 127, U8_ANY, 100_000).is_err());
         // KWS first conv: 10×4 taps from one channel.
-        assert_eq!(check_accumulator_fits_i32(40, 127, I8_ANY, 1 << 20), Ok(40 * 32385 + (1 << 20)));
+        assert_eq!(
+            check_accumulator_fits_i32(40, 127, I8_ANY, 1 << 20),
+            Ok(40 * 32385 + (1 << 20))
+        );
     }
 
     #[test]

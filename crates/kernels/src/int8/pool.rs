@@ -18,7 +18,10 @@
 //!   and `out` is clamped to `[qmin, qmax]`. A window with `count = 0` gives `zy` (clamped).
 //!   The sum wraps in `i32`; it is exact while `KH·KW·255 < 2^31`.
 
-use super::requant::{activation_range, check_scale, multiply_by_quantized_multiplier, Activation, QuantizedMultiplier};
+use super::requant::{
+    activation_range, check_scale, multiply_by_quantized_multiplier, Activation,
+    QuantizedMultiplier,
+};
 use super::{check_len, check_zero_point, checked_product, tap_range, Int8Error, QuantElem};
 use std::ops::Range;
 
@@ -46,8 +49,15 @@ impl std::fmt::Display for Pool2dParams {
         write!(
             f,
             "pool N={} C={} H×W={}×{} K={}×{} s={:?} d={:?} pads={:?}",
-            self.batch, self.channels, self.in_hw[0], self.in_hw[1], self.kernel[0], self.kernel[1], self.stride,
-            self.dilation, self.pads
+            self.batch,
+            self.channels,
+            self.in_hw[0],
+            self.in_hw[1],
+            self.kernel[0],
+            self.kernel[1],
+            self.stride,
+            self.dilation,
+            self.pads
         )
     }
 }
@@ -70,8 +80,20 @@ impl Pool2dParams {
     pub fn out_hw(&self) -> Result<[usize; 2], Int8Error> {
         let [pt, pl, pb, pr] = self.pads;
         Ok([
-            super::conv::out_len(self.in_hw[0], pt.saturating_add(pb), self.kernel[0], self.stride[0], self.dilation[0])?,
-            super::conv::out_len(self.in_hw[1], pl.saturating_add(pr), self.kernel[1], self.stride[1], self.dilation[1])?,
+            super::conv::out_len(
+                self.in_hw[0],
+                pt.saturating_add(pb),
+                self.kernel[0],
+                self.stride[0],
+                self.dilation[0],
+            )?,
+            super::conv::out_len(
+                self.in_hw[1],
+                pl.saturating_add(pr),
+                self.kernel[1],
+                self.stride[1],
+                self.dilation[1],
+            )?,
         ])
     }
 
@@ -79,8 +101,16 @@ impl Pool2dParams {
     fn check(&self, x_len: usize, out_len: usize) -> Result<[usize; 2], Int8Error> {
         let [oh, ow] = self.out_hw()?;
         let planes = checked_product("planes", &[self.batch, self.channels])?;
-        check_len("input", x_len, checked_product("input", &[planes, self.in_hw[0], self.in_hw[1]])?)?;
-        check_len("output", out_len, checked_product("output", &[planes, oh, ow])?)?;
+        check_len(
+            "input",
+            x_len,
+            checked_product("input", &[planes, self.in_hw[0], self.in_hw[1]])?,
+        )?;
+        check_len(
+            "output",
+            out_len,
+            checked_product("output", &[planes, oh, ow])?,
+        )?;
         Ok([oh, ow])
     }
 
@@ -172,11 +202,16 @@ impl AvgPoolQuant {
             (_, 0) => 0,
             (AvgRescale::SameScale, c) => {
                 let (s, c) = (i64::from(sum), c as i64);
-                (if s > 0 { (s + c / 2) / c } else { (s - c / 2) / c }) as i32
+                (if s > 0 {
+                    (s + c / 2) / c
+                } else {
+                    (s - c / 2) / c
+                }) as i32
             }
             (AvgRescale::Multipliers(m), c) => multiply_by_quantized_multiplier(sum, m[c - 1]),
         };
-        avg.saturating_add(self.y_zero_point).clamp(self.qmin, self.qmax)
+        avg.saturating_add(self.y_zero_point)
+            .clamp(self.qmin, self.qmax)
     }
 }
 
@@ -224,7 +259,9 @@ pub fn avg_pool<T: QuantElem, U: QuantElem>(
                     let ih = oh * p.stride[0] + kh * p.dilation[0] - p.pads[0];
                     let row = &plane[ih * w..(ih + 1) * w];
                     for kw in cols.clone() {
-                        raw = raw.wrapping_add(row[ow * p.stride[1] + kw * p.dilation[1] - p.pads[1]].to_i32());
+                        raw = raw.wrapping_add(
+                            row[ow * p.stride[1] + kw * p.dilation[1] - p.pads[1]].to_i32(),
+                        );
                     }
                 }
                 let sum = raw.wrapping_sub((valid as i32).wrapping_mul(q.x_zero_point));
@@ -266,7 +303,8 @@ pub mod reference {
         let ih = (oh * p.stride[0] + kh * p.dilation[0]) as isize - p.pads[0] as isize;
         let iw = (ow * p.stride[1] + kw * p.dilation[1]) as isize - p.pads[1] as isize;
         let [h, w] = p.in_hw;
-        (ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w).then(|| ih as usize * w + iw as usize)
+        (ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w)
+            .then(|| ih as usize * w + iw as usize)
     }
 
     /// `sum / count` rounded to nearest, ties away from zero (quotient and remainder form).
@@ -278,7 +316,11 @@ pub mod reference {
     }
 
     /// Scalar max pool with the module's contract.
-    pub fn max_pool<T: QuantElem>(p: &Pool2dParams, x: &[T], out: &mut [T]) -> Result<(), Int8Error> {
+    pub fn max_pool<T: QuantElem>(
+        p: &Pool2dParams,
+        x: &[T],
+        out: &mut [T],
+    ) -> Result<(), Int8Error> {
         let [oh_n, ow_n] = p.check(x.len(), out.len())?;
         let plane = p.in_hw[0] * p.in_hw[1];
         for pl in 0..p.batch * p.channels {
@@ -330,9 +372,15 @@ pub mod reference {
                     let avg = match (&q.rescale, count) {
                         (_, 0) => 0,
                         (AvgRescale::SameScale, c) => rounded_div(sum, c),
-                        (AvgRescale::Multipliers(m), c) => crate::int8::requant::reference::multiply_by_quantized_multiplier(sum, m[c - 1]),
+                        (AvgRescale::Multipliers(m), c) => {
+                            crate::int8::requant::reference::multiply_by_quantized_multiplier(
+                                sum,
+                                m[c - 1],
+                            )
+                        }
                     };
-                    let v = (i64::from(avg) + i64::from(q.y_zero_point)).clamp(q.qmin.into(), q.qmax.into());
+                    let v = (i64::from(avg) + i64::from(q.y_zero_point))
+                        .clamp(q.qmin.into(), q.qmax.into());
                     out[(pl * oh_n + oh) * ow_n + ow] = U::saturate(v as i32);
                 }
             }

@@ -224,7 +224,9 @@ impl OutputStage {
         super::check_zero_point::<T>("clamp min", qmin)?;
         super::check_zero_point::<T>("clamp max", qmax)?;
         if qmin > qmax {
-            return Err(Int8Error::Shape(format!("clamp range [{qmin}, {qmax}] is empty")));
+            return Err(Int8Error::Shape(format!(
+                "clamp range [{qmin}, {qmax}] is empty"
+            )));
         }
         if multipliers.len() == 0 {
             return Err(Int8Error::Shape("no multipliers".into()));

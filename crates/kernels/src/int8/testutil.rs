@@ -26,12 +26,16 @@ impl Rng {
 
     /// `n` values of `T` over its whole range.
     pub(crate) fn quant<T: QuantElem>(&mut self, n: usize) -> Vec<T> {
-        (0..n).map(|_| T::saturate(self.range(T::MIN, T::MAX))).collect()
+        (0..n)
+            .map(|_| T::saturate(self.range(T::MIN, T::MAX)))
+            .collect()
     }
 
     /// `n` symmetric weights in `[-max_abs, max_abs]`.
     pub(crate) fn weights(&mut self, n: usize, max_abs: i32) -> Vec<i8> {
-        (0..n).map(|_| self.range(-max_abs, max_abs) as i8).collect()
+        (0..n)
+            .map(|_| self.range(-max_abs, max_abs) as i8)
+            .collect()
     }
 
     /// `n` values in `lo..=hi`.

@@ -2,7 +2,7 @@
 //! `w · (x − zx)` over the contiguous range of output columns whose input column is in bounds, so
 //! padding costs nothing and the inner loop has no branches.
 
-use super::{ConvDims, Conv2dParams};
+use super::{Conv2dParams, ConvDims};
 use crate::int8::requant::OutputStage;
 use crate::int8::{tap_range, QInput, QuantElem};
 

@@ -20,7 +20,11 @@ fn params(c: &ConvCase) -> Conv2dParams {
 }
 
 /// Reference vs plan (every microkernel) on one geometry; the error names the case.
-fn check<T: QuantElem, U: QuantElem>(p: &Conv2dParams, seed: u64, mode: RoundingMode) -> Result<(), String> {
+fn check<T: QuantElem, U: QuantElem>(
+    p: &Conv2dParams,
+    seed: u64,
+    mode: RoundingMode,
+) -> Result<(), String> {
     let d = p.dims().map_err(|e| format!("{p}: {e}"))?;
     let mut rng = Rng::new(seed);
     let x = rng.quant::<T>(d.x_len);
@@ -28,13 +32,18 @@ fn check<T: QuantElem, U: QuantElem>(p: &Conv2dParams, seed: u64, mode: Rounding
     let w = rng.weights(d.w_len, 128);
     let bias = (rng.range(0, 3) != 0).then(|| rng.ints(p.out_channels, -(1 << 16), 1 << 16));
     let stage = random_stage::<U>(&mut rng, p.out_channels, d.k, mode);
-    let xin = QInput { data: &x, zero_point: zx };
+    let xin = QInput {
+        data: &x,
+        zero_point: zx,
+    };
     let mut want = vec![U::default(); d.out_len];
-    reference::conv2d(p, xin, &w, bias.as_deref(), &stage, &mut want).map_err(|e| format!("{p}: {e}"))?;
+    reference::conv2d(p, xin, &w, bias.as_deref(), &stage, &mut want)
+        .map_err(|e| format!("{p}: {e}"))?;
     let plan = ConvPlan::new(*p, &w).map_err(|e| e.to_string())?;
     for isa in Isa::available() {
         let mut got = vec![U::default(); d.out_len];
-        plan.run_with(isa, xin, bias.as_deref(), &stage, &mut got).map_err(|e| e.to_string())?;
+        plan.run_with(isa, xin, bias.as_deref(), &stage, &mut got)
+            .map_err(|e| e.to_string())?;
         if let Some((i, a, b)) = first_mismatch(&want, &got) {
             let [oh, ow] = d.out_hw;
             return Err(format!(
@@ -74,11 +83,20 @@ fn table_cases_match_reference() {
 
 #[test]
 fn kws_layers_pick_the_intended_path() {
-    let kws: Vec<_> = cases::conv().filter(|c| c.c == 64 || c.h == 49).map(|c| params(&c)).collect();
+    let kws: Vec<_> = cases::conv()
+        .filter(|c| c.c == 64 || c.h == 49)
+        .map(|c| params(&c))
+        .collect();
     assert_eq!(kws.len(), 3);
     let w = |p: &Conv2dParams| vec![0i8; p.dims().unwrap().w_len];
-    let plans: Vec<_> = kws.iter().map(|p| ConvPlan::new(*p, &w(p)).unwrap()).collect();
-    assert_eq!(plans.iter().map(ConvPlan::is_depthwise).collect::<Vec<_>>(), [false, true, false]);
+    let plans: Vec<_> = kws
+        .iter()
+        .map(|p| ConvPlan::new(*p, &w(p)).unwrap())
+        .collect();
+    assert_eq!(
+        plans.iter().map(ConvPlan::is_depthwise).collect::<Vec<_>>(),
+        [false, true, false]
+    );
     assert_eq!(kws[0].dims().unwrap().out_hw, [25, 5]);
 }
 
@@ -109,8 +127,30 @@ fn padding_reads_the_zero_point() {
     for zx in [0, 100, 200] {
         let x = [150u8];
         let (mut a, mut b) = ([0i8], [0i8]);
-        reference::conv2d(&p, QInput { data: &x, zero_point: zx }, &[1; 9], None, &stage, &mut a).unwrap();
-        conv2d(&p, QInput { data: &x, zero_point: zx }, &[1; 9], None, &stage, &mut b).unwrap();
+        reference::conv2d(
+            &p,
+            QInput {
+                data: &x,
+                zero_point: zx,
+            },
+            &[1; 9],
+            None,
+            &stage,
+            &mut a,
+        )
+        .unwrap();
+        conv2d(
+            &p,
+            QInput {
+                data: &x,
+                zero_point: zx,
+            },
+            &[1; 9],
+            None,
+            &stage,
+            &mut b,
+        )
+        .unwrap();
         assert_eq!(a, [i8::saturate(150 - zx)]);
         assert_eq!(b, a);
         let p2 = Conv2dParams { groups: 1, ..p };
@@ -134,12 +174,43 @@ fn bad_geometry_is_an_error() {
     assert!(ok.dims().is_ok());
     assert!(Conv2dParams { groups: 3, ..ok }.dims().is_err());
     assert!(Conv2dParams { groups: 0, ..ok }.dims().is_err());
-    assert!(Conv2dParams { stride: [0, 1], ..ok }.dims().is_err());
-    assert!(Conv2dParams { dilation: [1, 0], ..ok }.dims().is_err());
-    assert!(Conv2dParams { kernel: [6, 3], ..ok }.dims().is_err());
-    assert!(Conv2dParams { kernel: [3, 3], dilation: [3, 1], ..ok }.dims().is_err());
-    assert!(Conv2dParams { batch: usize::MAX, ..ok }.dims().is_err());
-    assert!(Conv2dParams { pads: [usize::MAX; 4], ..ok }.dims().is_err());
+    assert!(Conv2dParams {
+        stride: [0, 1],
+        ..ok
+    }
+    .dims()
+    .is_err());
+    assert!(Conv2dParams {
+        dilation: [1, 0],
+        ..ok
+    }
+    .dims()
+    .is_err());
+    assert!(Conv2dParams {
+        kernel: [6, 3],
+        ..ok
+    }
+    .dims()
+    .is_err());
+    assert!(Conv2dParams {
+        kernel: [3, 3],
+        dilation: [3, 1],
+        ..ok
+    }
+    .dims()
+    .is_err());
+    assert!(Conv2dParams {
+        batch: usize::MAX,
+        ..ok
+    }
+    .dims()
+    .is_err());
+    assert!(Conv2dParams {
+        pads: [usize::MAX; 4],
+        ..ok
+    }
+    .dims()
+    .is_err());
     assert!(ConvPlan::new(ok, &[0; 10]).is_err());
 }
 
@@ -150,22 +221,27 @@ fn geometry() -> impl Strategy<Value = Conv2dParams> {
         (1usize..=2, 1usize..=2, proptest::array::uniform4(0usize..3)),
         (0usize..6, 0usize..6),
     )
-        .prop_map(|((batch, cg, ocg, gsel), (kh, kw, sh, sw), (dh, dw, pads), (eh, ew))| {
-            let groups = [1, 2, 3, 5][gsel];
-            let ext = |k: usize, d: usize| (k - 1) * d + 1;
-            let base = |k, d, a: usize, b: usize| ext(k, d).saturating_sub(a + b).max(1);
-            Conv2dParams {
-                batch,
-                in_channels: groups * cg,
-                in_hw: [base(kh, dh, pads[0], pads[2]) + eh, base(kw, dw, pads[1], pads[3]) + ew],
-                out_channels: groups * ocg,
-                kernel: [kh, kw],
-                stride: [sh, sw],
-                dilation: [dh, dw],
-                pads,
-                groups,
-            }
-        })
+        .prop_map(
+            |((batch, cg, ocg, gsel), (kh, kw, sh, sw), (dh, dw, pads), (eh, ew))| {
+                let groups = [1, 2, 3, 5][gsel];
+                let ext = |k: usize, d: usize| (k - 1) * d + 1;
+                let base = |k, d, a: usize, b: usize| ext(k, d).saturating_sub(a + b).max(1);
+                Conv2dParams {
+                    batch,
+                    in_channels: groups * cg,
+                    in_hw: [
+                        base(kh, dh, pads[0], pads[2]) + eh,
+                        base(kw, dw, pads[1], pads[3]) + ew,
+                    ],
+                    out_channels: groups * ocg,
+                    kernel: [kh, kw],
+                    stride: [sh, sw],
+                    dilation: [dh, dw],
+                    pads,
+                    groups,
+                }
+            },
+        )
 }
 
 proptest! {

@@ -79,7 +79,11 @@ unsafe fn avx2(kp2: usize, a: &[i32], b: &[i16]) -> Tile {
         // SAFETY: the caller checked `kp2·MR` words of `a` and `kp2·2·NR` elements of `b`.
         let (b0, b1, ap) = unsafe {
             let bp = b.add(j * 2 * NR) as *const __m256i;
-            (_mm256_loadu_si256(bp), _mm256_loadu_si256(bp.add(1)), a.add(j * MR))
+            (
+                _mm256_loadu_si256(bp),
+                _mm256_loadu_si256(bp.add(1)),
+                a.add(j * MR),
+            )
         };
         for (r, cr) in c.iter_mut().enumerate() {
             // SAFETY: as above.

@@ -12,12 +12,21 @@ pub(crate) fn random_stage<U: QuantElem>(
     k: usize,
     mode: RoundingMode,
 ) -> OutputStage {
-    let n = if rng.range(0, 1) == 0 { 1 } else { channels.max(1) };
+    let n = if rng.range(0, 1) == 0 {
+        1
+    } else {
+        channels.max(1)
+    };
     let centre = -(7 + (k.max(1).ilog2() as i32) / 2);
-    let reals: Vec<f64> = (0..n).map(|_| rng.multiplier(centre - 4, centre + 2)).collect();
+    let reals: Vec<f64> = (0..n)
+        .map(|_| rng.multiplier(centre - 4, centre + 2))
+        .collect();
     let multipliers = match mode {
         RoundingMode::FixedPoint => Multipliers::FixedPoint(
-            reals.iter().map(|&m| QuantizedMultiplier::from_real(m).unwrap()).collect(),
+            reals
+                .iter()
+                .map(|&m| QuantizedMultiplier::from_real(m).unwrap())
+                .collect(),
         ),
         RoundingMode::FloatHalfEven => {
             Multipliers::FloatHalfEven(reals.iter().map(|&m| m as f32).collect())
@@ -53,11 +62,16 @@ fn check<T: QuantElem, U: QuantElem>(
         }
     );
     let mut want = vec![U::default(); m * n];
-    reference::gemm(shape, &w, &x, zx, bias.as_deref(), &stage, &mut want).map_err(|e| e.to_string())?;
+    reference::gemm(shape, &w, &x, zx, bias.as_deref(), &stage, &mut want)
+        .map_err(|e| e.to_string())?;
     let mut got = vec![U::default(); m * n];
     gemm(shape, &w, &x, zx, bias.as_deref(), &stage, &mut got).map_err(|e| e.to_string())?;
     if let Some((i, a, b)) = first_mismatch(&want, &got) {
-        return Err(format!("{ctx}: at (m={}, n={}) reference={a:?} optimized={b:?}", i / n.max(1), i % n.max(1)));
+        return Err(format!(
+            "{ctx}: at (m={}, n={}) reference={a:?} optimized={b:?}",
+            i / n.max(1),
+            i % n.max(1)
+        ));
     }
     let pw = PackedWeights::new(m, k, &w).unwrap();
     let acts = PackedActs::from_matrix(k, n, &x, zx).unwrap();
@@ -65,7 +79,11 @@ fn check<T: QuantElem, U: QuantElem>(
         let mut got = vec![U::default(); m * n];
         run_packed(isa, &pw, &acts, bias.as_deref(), &stage, 0, &mut got);
         if let Some((i, a, b)) = first_mismatch(&want, &got) {
-            return Err(format!("{ctx} isa={isa:?}: at (m={}, n={}) reference={a:?} optimized={b:?}", i / n.max(1), i % n.max(1)));
+            return Err(format!(
+                "{ctx} isa={isa:?}: at (m={}, n={}) reference={a:?} optimized={b:?}",
+                i / n.max(1),
+                i % n.max(1)
+            ));
         }
     }
     Ok(())
@@ -105,15 +123,24 @@ fn microkernel_tiles_hold_exact_sums() {
             for rp in 0..m.div_ceil(MR) {
                 for cp in 0..n.div_ceil(NR) {
                     let tile = kernel::run(isa, pw.kp2(), pw.panel(rp), acts.panel(cp));
-                    for r in 0..MR {
-                        for c in 0..NR {
+                    for (r, tile_row) in tile.iter().enumerate() {
+                        for (c, &got) in tile_row.iter().enumerate() {
                             let (i, j) = (rp * MR + r, cp * NR + c);
                             let want: i64 = if i < m && j < n {
-                                (0..k).map(|kk| i64::from(w[i * k + kk]) * i64::from(i32::from(x[kk * n + j]) - zx)).sum()
+                                (0..k)
+                                    .map(|kk| {
+                                        i64::from(w[i * k + kk])
+                                            * i64::from(i32::from(x[kk * n + j]) - zx)
+                                    })
+                                    .sum()
                             } else {
                                 0
                             };
-                            assert_eq!(i64::from(tile[r][c]), want, "M×N×K={m}×{n}×{k} isa={isa:?} tile ({rp},{cp}) r={r} c={c}");
+                            assert_eq!(
+                                i64::from(got),
+                                want,
+                                "M×N×K={m}×{n}×{k} isa={isa:?} tile ({rp},{cp}) r={r} c={c}"
+                            );
                         }
                     }
                 }
@@ -145,18 +172,37 @@ fn wrapping_accumulators_agree_beyond_i32() {
 #[test]
 fn bad_arguments_are_errors() {
     let shape = GemmShape { m: 2, n: 3, k: 4 };
-    let stage = OutputStage::new::<i8>(Multipliers::FixedPoint(vec![QuantizedMultiplier::ZERO; 3]), 0, -128, 127).unwrap();
-    let one = OutputStage::new::<i8>(Multipliers::FixedPoint(vec![QuantizedMultiplier::ZERO]), 0, -128, 127).unwrap();
+    let stage = OutputStage::new::<i8>(
+        Multipliers::FixedPoint(vec![QuantizedMultiplier::ZERO; 3]),
+        0,
+        -128,
+        127,
+    )
+    .unwrap();
+    let one = OutputStage::new::<i8>(
+        Multipliers::FixedPoint(vec![QuantizedMultiplier::ZERO]),
+        0,
+        -128,
+        127,
+    )
+    .unwrap();
     let (w, x) = (vec![0i8; 8], vec![0u8; 12]);
     let mut out = vec![0i8; 6];
-    assert!(gemm(shape, &w, &x, 0, None, &stage, &mut out).is_err(), "3 multipliers for 2 rows");
+    assert!(
+        gemm(shape, &w, &x, 0, None, &stage, &mut out).is_err(),
+        "3 multipliers for 2 rows"
+    );
     assert!(gemm(shape, &w[..7], &x, 0, None, &one, &mut out).is_err());
     assert!(gemm(shape, &w, &x[..11], 0, None, &one, &mut out).is_err());
     assert!(gemm(shape, &w, &x, 0, Some(&[0; 3]), &one, &mut out).is_err());
     assert!(gemm(shape, &w, &x, 256, None, &one, &mut out).is_err());
     assert!(reference::gemm(shape, &w, &x, -1, None, &one, &mut out).is_err());
     assert!(gemm(shape, &w, &x, 0, None, &one, &mut out[..5]).is_err());
-    let huge = GemmShape { m: usize::MAX, n: 2, k: 2 };
+    let huge = GemmShape {
+        m: usize::MAX,
+        n: 2,
+        k: 2,
+    };
     assert!(gemm(huge, &w, &x, 0, None, &one, &mut out).is_err());
     assert!(gemm(shape, &w, &x, 0, Some(&[1, 2]), &one, &mut out).is_ok());
 }

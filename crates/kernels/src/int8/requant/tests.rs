@@ -27,14 +27,20 @@ fn srdhm_matches_exact_twin_on_edges() {
             );
         }
     }
-    assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
+    assert_eq!(
+        saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+        i32::MAX
+    );
 }
 
 #[test]
 fn srdhm_ties_go_toward_plus_infinity() {
     // a·b = ±2^30 is exactly half of 2^31.
     assert_eq!(saturating_rounding_doubling_high_mul(1 << 15, 1 << 15), 1);
-    assert_eq!(saturating_rounding_doubling_high_mul(-(1 << 15), 1 << 15), 0);
+    assert_eq!(
+        saturating_rounding_doubling_high_mul(-(1 << 15), 1 << 15),
+        0
+    );
     // 3·2^30 / 2^31 = 1.5
     assert_eq!(saturating_rounding_doubling_high_mul(3, 1 << 30), 2);
     assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -1);
@@ -62,14 +68,44 @@ fn rdbp_ties_go_away_from_zero() {
 #[test]
 fn from_real_known_values() {
     let q = |m| QuantizedMultiplier::from_real(m).unwrap();
-    assert_eq!(q(0.5), QuantizedMultiplier { m0: 1 << 30, shift: 0 });
-    assert_eq!(q(1.0), QuantizedMultiplier { m0: 1 << 30, shift: 1 });
-    assert_eq!(q(0.25), QuantizedMultiplier { m0: 1 << 30, shift: -1 });
-    assert_eq!(q(0.75), QuantizedMultiplier { m0: 3 << 29, shift: 0 });
+    assert_eq!(
+        q(0.5),
+        QuantizedMultiplier {
+            m0: 1 << 30,
+            shift: 0
+        }
+    );
+    assert_eq!(
+        q(1.0),
+        QuantizedMultiplier {
+            m0: 1 << 30,
+            shift: 1
+        }
+    );
+    assert_eq!(
+        q(0.25),
+        QuantizedMultiplier {
+            m0: 1 << 30,
+            shift: -1
+        }
+    );
+    assert_eq!(
+        q(0.75),
+        QuantizedMultiplier {
+            m0: 3 << 29,
+            shift: 0
+        }
+    );
     assert_eq!(q(0.0), QuantizedMultiplier::ZERO);
     assert_eq!(q(1e-12), QuantizedMultiplier::ZERO);
     // Just below 1 rounds up to exactly 1.
-    assert_eq!(q(1.0 - 1e-12), QuantizedMultiplier { m0: 1 << 30, shift: 1 });
+    assert_eq!(
+        q(1.0 - 1e-12),
+        QuantizedMultiplier {
+            m0: 1 << 30,
+            shift: 1
+        }
+    );
     assert!(QuantizedMultiplier::from_real(-0.1).is_err());
     assert!(QuantizedMultiplier::from_real(f64::NAN).is_err());
     assert!(QuantizedMultiplier::from_real(2f64.powi(31)).is_err());
@@ -88,9 +124,8 @@ fn float_mode_differs_from_fixed_point_on_ties_only_by_one() {
         )
         .unwrap()
     };
-    let float = |m: f32| {
-        OutputStage::new::<i8>(Multipliers::FloatHalfEven(vec![m]), 0, -128, 127).unwrap()
-    };
+    let float =
+        |m: f32| OutputStage::new::<i8>(Multipliers::FloatHalfEven(vec![m]), 0, -128, 127).unwrap();
     // M = 1/2 (right shift 0): only the doubling high mul rounds, ties toward +inf.
     assert_eq!(fixed(0.5).requantize(5, 0), 3);
     assert_eq!(fixed(0.5).requantize(-5, 0), -2);
@@ -123,10 +158,22 @@ fn zero_point_and_clamp_apply_after_rescale() {
 
 #[test]
 fn activation_ranges() {
-    assert_eq!(activation_range::<i8>(Activation::None, 0.1, 3).unwrap(), (-128, 127));
-    assert_eq!(activation_range::<i8>(Activation::Relu, 0.1, 3).unwrap(), (3, 127));
-    assert_eq!(activation_range::<i8>(Activation::Relu6, 0.1, -128).unwrap(), (-128, -68));
-    assert_eq!(activation_range::<u8>(Activation::Relu6, 0.01, 0).unwrap(), (0, 255));
+    assert_eq!(
+        activation_range::<i8>(Activation::None, 0.1, 3).unwrap(),
+        (-128, 127)
+    );
+    assert_eq!(
+        activation_range::<i8>(Activation::Relu, 0.1, 3).unwrap(),
+        (3, 127)
+    );
+    assert_eq!(
+        activation_range::<i8>(Activation::Relu6, 0.1, -128).unwrap(),
+        (-128, -68)
+    );
+    assert_eq!(
+        activation_range::<u8>(Activation::Relu6, 0.01, 0).unwrap(),
+        (0, 255)
+    );
     assert!(activation_range::<u8>(Activation::Relu, 0.0, 0).is_err());
     assert!(activation_range::<u8>(Activation::Relu, 0.1, 300).is_err());
 }
