@@ -250,11 +250,12 @@ impl ConvPlan {
                 let n = oh * ow;
                 let plane = p.in_hw[0] * p.in_hw[1];
                 let mut acts = PackedActs::zeros(d.k, n)?;
+                let mut row = vec![0i16; n];
                 for b in 0..p.batch {
                     for (g, pw) in packed.iter().enumerate() {
                         let c0 = b * p.in_channels + g * d.cg;
                         let xg = &x.data[c0 * plane..(c0 + d.cg) * plane];
-                        im2col(p, &d, xg, x.zero_point, &mut acts);
+                        im2col(p, &d, xg, x.zero_point, &mut row, &mut acts);
                         let oc0 = g * d.ocg;
                         let o0 = (b * p.out_channels + oc0) * n;
                         let bias_g = bias.map(|bv| &bv[oc0..oc0 + d.ocg]);
@@ -288,10 +289,17 @@ pub fn conv2d<T: QuantElem, U: QuantElem>(
 }
 
 /// Writes one group's im2col matrix `[cg·KH·KW × OH·OW]` (zero point subtracted, padding 0) into
-/// `acts`. `xg` holds the group's `cg` input planes.
-fn im2col<T: QuantElem>(p: &Conv2dParams, d: &ConvDims, xg: &[T], zx: i32, acts: &mut PackedActs) {
+/// `acts`. `xg` holds the group's `cg` input planes; `row` is scratch of `OH·OW`.
+fn im2col<T: QuantElem>(
+    p: &Conv2dParams,
+    d: &ConvDims,
+    xg: &[T],
+    zx: i32,
+    row: &mut [i16],
+    acts: &mut PackedActs,
+) {
     let [h, w] = p.in_hw;
-    let [oh, ow] = d.out_hw;
+    let [oh_n, ow_n] = d.out_hw;
     let [kh_n, kw_n] = p.kernel;
     let pointwise = kh_n == 1 && kw_n == 1 && p.stride == [1, 1] && p.pads == [0; 4];
     for ci in 0..d.cg {
@@ -301,26 +309,22 @@ fn im2col<T: QuantElem>(p: &Conv2dParams, d: &ConvDims, xg: &[T], zx: i32, acts:
             continue;
         }
         for kh in 0..kh_n {
-            let rows = super::tap_range(
-                (kh * p.dilation[0]) as isize - p.pads[0] as isize,
-                p.stride[0],
-                h,
-                oh,
-            );
+            let off_h = (kh * p.dilation[0]) as isize - p.pads[0] as isize;
+            let rows = super::tap_range(off_h, p.stride[0], h, oh_n);
             for kw in 0..kw_n {
                 let off_w = (kw * p.dilation[1]) as isize - p.pads[1] as isize;
-                let cols = super::tap_range(off_w, p.stride[1], w, ow);
-                let kk = (ci * kh_n + kh) * kw_n + kw;
-                acts.write_row(kk, |col| {
-                    let (o_h, o_w) = (col / ow, col % ow);
-                    if rows.contains(&o_h) && cols.contains(&o_w) {
-                        let ih = o_h * p.stride[0] + kh * p.dilation[0] - p.pads[0];
-                        let iw = (o_w * p.stride[1]) as isize + off_w;
-                        (plane[ih * w + iw as usize].to_i32() - zx) as i16
-                    } else {
-                        0
+                let cols = super::tap_range(off_w, p.stride[1], w, ow_n);
+                row.fill(0);
+                for oh in rows.clone() {
+                    let ih = ((oh * p.stride[0]) as isize + off_h) as usize;
+                    let src = &plane[ih * w..(ih + 1) * w];
+                    let dst = &mut row[oh * ow_n..(oh + 1) * ow_n];
+                    for ow in cols.clone() {
+                        let iw = ((ow * p.stride[1]) as isize + off_w) as usize;
+                        dst[ow] = (src[iw].to_i32() - zx) as i16;
                     }
-                });
+                }
+                acts.write_row((ci * kh_n + kh) * kw_n + kw, |col| row[col]);
             }
         }
     }

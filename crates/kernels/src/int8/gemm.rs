@@ -130,9 +130,7 @@ pub(crate) fn run_packed<U: QuantElem>(
                 let row = row0 + r;
                 let bias_v = bias.map_or(0, |b| b[row]);
                 let dst = &mut out[row * n + col0..row * n + col0 + cols];
-                for (d, &acc) in dst.iter_mut().zip(acc_row) {
-                    *d = stage.requantize_to(acc.wrapping_add(bias_v), channel0 + row);
-                }
+                stage.requantize_row(&acc_row[..cols], bias_v, channel0 + row, dst);
             }
         }
     }

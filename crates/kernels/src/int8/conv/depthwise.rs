@@ -31,11 +31,9 @@ pub(super) fn run<T: QuantElem, U: QuantElem>(
                 let wc = &w[oc * taps..(oc + 1) * taps];
                 let dst = &mut out[(b * p.out_channels + oc) * oh_n * ow_n..][..oh_n * ow_n];
                 for (oh, out_row) in dst.chunks_exact_mut(ow_n.max(1)).enumerate().take(oh_n) {
-                    acc.fill(bias.map_or(0, |bv| bv[oc]));
+                    acc.fill(0);
                     accumulate_row(p, &plane, wc, oh, &mut acc);
-                    for (o, &a) in out_row.iter_mut().zip(&acc) {
-                        *o = stage.requantize_to(a, oc);
-                    }
+                    stage.requantize_row(&acc, bias.map_or(0, |bv| bv[oc]), oc, out_row);
                 }
             }
         }

@@ -30,7 +30,7 @@ fn check<T: QuantElem, U: QuantElem>(
     let x = rng.quant::<T>(d.x_len);
     let zx = rng.range(T::MIN, T::MAX);
     let w = rng.weights(d.w_len, 128);
-    let bias = (rng.range(0, 3) != 0).then(|| rng.ints(p.out_channels, -(1 << 16), 1 << 16));
+    let bias = (rng.range(0, 3) != 0).then(|| rng.ints(p.out_channels, -(1 << 12), 1 << 12));
     let stage = random_stage::<U>(&mut rng, p.out_channels, d.k, mode);
     let xin = QInput {
         data: &x,

@@ -241,3 +241,63 @@ proptest! {
         prop_assert!((a - b).abs() <= 1, "acc={} m={} zp={} fixed={} float={}", acc, m, zp, a, b);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn requantize_row_equals_per_element(
+        len in 0usize..200,
+        seed in any::<u64>(),
+        float in any::<bool>(),
+        lo_exp in -31i32..=3,
+    ) {
+        let mut rng = Rng::new(seed);
+        let reals: Vec<f64> = (0..3).map(|_| rng.multiplier(lo_exp, lo_exp + 3)).collect();
+        let mult = if float {
+            Multipliers::FloatHalfEven(reals.iter().map(|&m| m as f32).collect())
+        } else {
+            Multipliers::FixedPoint(reals.iter().map(|&m| QuantizedMultiplier::from_real(m).unwrap()).collect())
+        };
+        let zp = rng.range(-128, 127);
+        let (lo, hi) = if rng.range(0, 1) == 0 { (-128, 127) } else { (rng.range(-128, zp), rng.range(zp, 127)) };
+        let st = OutputStage::new::<i8>(mult, zp, lo, hi).unwrap();
+        // Accumulators of every magnitude, extremes included.
+        let acc: Vec<i32> = (0..len)
+            .map(|_| match rng.range(0, 3) {
+                0 => rng.range(i32::MIN, i32::MAX),
+                1 => rng.range(-300, 300),
+                2 => [i32::MIN, i32::MAX, -1, 0][rng.range(0, 3) as usize],
+                _ => rng.range(-(1 << 20), 1 << 20),
+            })
+            .collect();
+        // Mostly small biases, so that outputs are not all clamped.
+        let bias = match rng.range(0, 2) {
+            0 => 0,
+            1 => rng.range(-1000, 1000),
+            _ => rng.range(-(1 << 24), 1 << 24),
+        };
+        let ch = rng.range(0, 2) as usize;
+        let mut row = vec![0i8; len];
+        st.requantize_row(&acc, bias, ch, &mut row);
+        for (i, (&a, &got)) in acc.iter().zip(&row).enumerate() {
+            let want: i8 = st.requantize_to(a.wrapping_add(bias), ch);
+            prop_assert_eq!(got, want, "i={} acc={} bias={} stage={:?}", i, a, bias, st);
+        }
+    }
+}
+
+#[test]
+fn requantize_row_rounds_negative_ties_away_from_zero() {
+    let st = OutputStage::new::<i8>(
+        Multipliers::FixedPoint(vec![QuantizedMultiplier::from_real(0.25).unwrap()]),
+        0,
+        -128,
+        127,
+    )
+    .unwrap();
+    let acc = [-2i32, -6, 10, 2, -2, -6, 10, 2, -2];
+    let mut row = [0i8; 9];
+    st.requantize_row(&acc, 0, 0, &mut row);
+    assert_eq!(row, [-1, -2, 3, 1, -1, -2, 3, 1, -1]);
+}
