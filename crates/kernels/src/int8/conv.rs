@@ -88,6 +88,9 @@ pub(crate) fn out_len(
     stride: usize,
     dilation: usize,
 ) -> Result<usize, Int8Error> {
+    if input == 0 {
+        return Err(Int8Error::Shape("empty input plane".into()));
+    }
     if kernel == 0 || stride == 0 || dilation == 0 {
         return Err(Int8Error::Shape(
             "kernel, stride and dilation must be ≥ 1".into(),
@@ -244,7 +247,7 @@ impl ConvPlan {
         let p = &self.params;
         let d = validate(p, &x, self.dims.w_len, bias, stage, out)?;
         match &self.kind {
-            Kind::Depthwise(w) => depthwise::run(p, &d, x, w, bias, stage, out),
+            Kind::Depthwise(w) => depthwise::run(isa, p, &d, x, w, bias, stage, out),
             Kind::Gemm(packed) => {
                 let [oh, ow] = d.out_hw;
                 let n = oh * ow;

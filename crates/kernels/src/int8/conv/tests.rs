@@ -212,6 +212,15 @@ fn bad_geometry_is_an_error() {
     .dims()
     .is_err());
     assert!(ConvPlan::new(ok, &[0; 10]).is_err());
+    assert!(Conv2dParams {
+        in_hw: [0, 5],
+        pads: [2; 4],
+        ..ok
+    }
+    .dims()
+    .is_err());
+    // Zero channels or batch are empty but valid.
+    assert!(Conv2dParams { batch: 0, ..ok }.dims().is_ok());
 }
 
 fn geometry() -> impl Strategy<Value = Conv2dParams> {
