@@ -67,22 +67,29 @@ impl Window {
             .product()
     }
 
-    /// Calls `f(row-major offset, per-dim coordinates)` for every real input position, in
-    /// row-major order of taps.
-    fn for_each(&self, g: &PoolGeometry, coord: &mut [usize], mut f: impl FnMut(usize, &[usize])) {
+    /// Calls `f(offset, n, step)` for every row of real input positions the window covers:
+    /// the `n` elements at `offset + j·step` (row-major offsets), rows in row-major order.
+    fn for_each_row(
+        &self,
+        g: &PoolGeometry,
+        k: &mut [usize],
+        mut f: impl FnMut(usize, usize, usize),
+    ) {
         if self.real_count() == 0 {
             return;
         }
-        let rank = coord.len();
-        let mut k: Vec<usize> = self.k_lo.clone();
+        let rank = k.len();
+        let last = rank - 1;
+        k.copy_from_slice(&self.k_lo);
+        let n = self.k_hi[last] - self.k_lo[last];
         loop {
             let mut off = 0;
-            for d in 0..rank {
-                coord[d] = (self.start[d] + (k[d] * g.dilations[d]) as isize) as usize;
-                off = off * g.input[d] + coord[d];
+            for (d, &kd) in k.iter().enumerate() {
+                let c = (self.start[d] + (kd * g.dilations[d]) as isize) as usize;
+                off = off * g.input[d] + c;
             }
-            f(off, coord);
-            let mut d = rank;
+            f(off, n, g.dilations[last]);
+            let mut d = last;
             loop {
                 if d == 0 {
                     return;
@@ -114,7 +121,7 @@ pub fn max_pool<T: PoolElement>(
     }
     let rank = g.input.len();
     let mut win = Window::new(rank);
-    let mut coord = vec![0usize; rank];
+    let mut k = vec![0usize; rank];
     let mut o = vec![0usize; rank];
     for (p, yp) in y.chunks_exact_mut(out_plane.max(1)).enumerate() {
         let plane = &x[p * in_plane..][..in_plane];
@@ -123,19 +130,23 @@ pub fn max_pool<T: PoolElement>(
             win.locate(g, &o);
             let mut best = T::LOWEST;
             let mut best_at = None;
-            win.for_each(g, &mut coord, |off, c| {
-                if plane[off] > best || best_at.is_none() && plane[off] == best {
-                    best = plane[off];
-                    best_at = Some(if column_major {
-                        column_offset(c, &g.input)
-                    } else {
-                        off
-                    });
+            win.for_each_row(g, &mut k, |off, n, step| {
+                for at in (off..).step_by(step).take(n) {
+                    if plane[at] > best || best_at.is_none() && plane[at] == best {
+                        best = plane[at];
+                        best_at = Some(at);
+                    }
                 }
             });
             *yv = best;
             if let Some(ix) = indices.as_deref_mut() {
-                ix[p * out_plane + oi] = (p * in_plane + best_at.unwrap_or(0)) as i64;
+                let at = best_at.unwrap_or(0);
+                let at = if column_major {
+                    column_offset(at, &g.input)
+                } else {
+                    at
+                };
+                ix[p * out_plane + oi] = (p * in_plane + at) as i64;
             }
             next_index(&mut o, &g.output);
         }
@@ -143,8 +154,15 @@ pub fn max_pool<T: PoolElement>(
     Ok(())
 }
 
-fn column_offset(coord: &[usize], dims: &[usize]) -> usize {
-    coord
+/// The column-major offset of the position whose row-major offset in `dims` is `row_major`.
+fn column_offset(row_major: usize, dims: &[usize]) -> usize {
+    let mut coords = vec![0usize; dims.len()];
+    let mut rest = row_major;
+    for (c, &d) in coords.iter_mut().zip(dims).rev() {
+        *c = rest % d;
+        rest /= d;
+    }
+    coords
         .iter()
         .zip(dims)
         .rev()
@@ -163,7 +181,7 @@ pub fn average_pool(
     let (in_plane, out_plane) = g.check_buffers(x.len(), y.len())?;
     let rank = g.input.len();
     let mut win = Window::new(rank);
-    let mut coord = vec![0usize; rank];
+    let mut k = vec![0usize; rank];
     let mut o = vec![0usize; rank];
     for (p, yp) in y.chunks_exact_mut(out_plane.max(1)).enumerate() {
         let plane = &x[p * in_plane..][..in_plane];
@@ -171,7 +189,11 @@ pub fn average_pool(
         for yv in yp.iter_mut() {
             win.locate(g, &o);
             let mut sum = 0.0f32;
-            win.for_each(g, &mut coord, |off, _| sum += plane[off]);
+            win.for_each_row(g, &mut k, |off, n, step| {
+                for v in plane[off..].iter().step_by(step).take(n) {
+                    sum += v;
+                }
+            });
             let count = if count_include_pad {
                 win.padded_count
             } else {
