@@ -54,7 +54,7 @@ impl Window {
             self.start[d] = start;
             self.k_lo[d] = lo as usize;
             self.k_hi[d] = hi as usize;
-            let padded = below(g.input[d] as isize + g.pads_end[d] as isize);
+            let padded = below(g.input[d] as isize + g.pads_end[d]);
             self.padded_count *= padded.max(0) as usize;
         }
     }
@@ -252,8 +252,8 @@ mod tests {
             kernel: kernel.to_vec(),
             strides: strides.to_vec(),
             dilations: vec![1, 1],
-            pads_begin: pads[..2].to_vec(),
-            pads_end: pads[2..].to_vec(),
+            pads_begin: pads[..2].iter().map(|&p| p as isize).collect(),
+            pads_end: pads[2..].iter().map(|&p| p as isize).collect(),
             output: output.to_vec(),
         }
     }

@@ -1,7 +1,10 @@
 //! Conv: N-D convolution (cross-correlation) with groups, pads / auto_pad, strides, dilations
 //! and an optional bias. `X [N, C, D...]`, `W [M, C/group, k...]`, `B [M]` → `Y [N, M, O...]`.
 use super::spatial::{attr_err, Window};
-use super::util::{check_dtype, constant_params, kernel_error, optional_input, typed_input};
+use super::util::{
+    check_dtype, constant_params, first_numel, kernel_error, optional_input, tail_product,
+    typed_input,
+};
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::nn::{self, ConvGeometry};
@@ -54,7 +57,7 @@ impl Conv {
         }
         let rank = x.len() - 2;
         let kernel = self.window.kernel(rank, Some(&w[2..]))?;
-        let r = self.window.resolve(&x[2..], kernel, false)?;
+        let r = self.window.resolve(&x[2..], kernel)?;
         let g = ConvGeometry {
             batch: x[0],
             in_channels: c,
@@ -106,10 +109,10 @@ impl Op for Conv {
     fn cost(&self, inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
         let (params, weight_bytes) = constant_params(inputs, &[1, 2]);
         let per_output = required(inputs, 1)
-            .map(|w| w.shape[1..].iter().product::<usize>())
+            .map(|w| tail_product(&w.shape, 1))
             .unwrap_or(0);
         Cost {
-            macs: (outputs[0].numel() * per_output) as u64,
+            macs: first_numel(outputs) * per_output,
             params,
             weight_bytes,
             elementwise: 0,
