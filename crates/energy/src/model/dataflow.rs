@@ -12,9 +12,11 @@
 //! | input fetches (whole tensor) | `t(N,C)` | `t(N,C)` | `K·N` per input element (one per MAC) |
 //! | window (im2col) reads | `G·P·K·t(N,C)` | `G·P·K·t(N,C)` | – |
 //! | partial sums moved | `2·O·(t(K,R) − 1)` | 0 | 0 |
+//! | partial-sum tile | `P · min(N·g, C)` | – | – |
 //!
 //! Window reads come from the local buffer when the unit has one, else from the SRAM in place
-//! of the input fetches.
+//! of the input fetches. Partial sums stay in the local buffer when their tile fits it, else they
+//! go through the SRAM.
 use crate::profile::Dataflow;
 use crate::workload::GemmShape;
 use serde::Serialize;
@@ -37,6 +39,9 @@ pub struct Tiling {
     pub window_reads: f64,
     /// Partial-sum elements written and read back between reduction tiles.
     pub psum_moves: f64,
+    /// Partial sums alive while the reduction tiles of one output tile go by (weight-stationary:
+    /// positions × columns in use); they stay in the local buffer when it holds them.
+    pub psum_tile: f64,
     /// MACs over (ideal cycles × PEs): how much of the array the mapping keeps busy.
     pub spatial_utilization: f64,
 }
@@ -51,7 +56,7 @@ pub fn tile(g: &GemmShape, rows: u64, cols: u64, dataflow: Dataflow, inputs: u64
     let (gr, p, k, n) = (g.groups, g.positions, g.reduction, g.channels);
     let macs = g.macs() as f64;
     let pes = (rows * cols) as f64;
-    let (groups_per_pass, passes, ideal_cycles, weight_fetches, input_fetches, window, psum) =
+    let (groups_per_pass, passes, ideal_cycles, weight_fetches, input_fetches, window, psum, psum_tile) =
         match dataflow {
             Dataflow::WeightStationary => {
                 let pack = if k <= rows && n <= cols {
@@ -63,19 +68,20 @@ pub fn tile(g: &GemmShape, rows: u64, cols: u64, dataflow: Dataflow, inputs: u64
                 let passes = ceil_div(gr, pack) * tk * tn;
                 let window = (gr * p * k * tn) as f64;
                 let psum = 2.0 * outputs as f64 * (tk - 1) as f64;
-                (pack, passes, (passes * p) as f64, 1.0, tn as f64, window, psum)
+                let tile = (p * (n * pack).min(cols)) as f64;
+                (pack, passes, (passes * p) as f64, 1.0, tn as f64, window, psum, tile)
             }
             Dataflow::OutputStationary => {
                 let pack = if n <= cols { gr.min(cols / n.max(1)).max(1) } else { 1 };
                 let (tp, tn) = (ceil_div(p, rows), ceil_div(n, cols));
                 let passes = ceil_div(gr, pack) * tp * tn;
                 let window = (gr * p * k * tn) as f64;
-                (pack, passes, (passes * k) as f64, tp as f64, tn as f64, window, 0.0)
+                (pack, passes, (passes * k) as f64, tp as f64, tn as f64, window, 0.0, 0.0)
             }
             Dataflow::NoLocalReuse => {
                 let cycles = ceil_div(g.macs(), rows * cols) as f64;
                 let per_input = if inputs == 0 { 0.0 } else { macs / inputs as f64 };
-                (1, 1, cycles, p as f64, per_input, 0.0, 0.0)
+                (1, 1, cycles, p as f64, per_input, 0.0, 0.0, 0.0)
             }
         };
     Tiling {
@@ -87,6 +93,7 @@ pub fn tile(g: &GemmShape, rows: u64, cols: u64, dataflow: Dataflow, inputs: u64
         input_fetches,
         window_reads: window,
         psum_moves: psum,
+        psum_tile,
         spatial_utilization: if ideal_cycles > 0.0 { macs / (ideal_cycles * pes) } else { 0.0 },
     }
 }

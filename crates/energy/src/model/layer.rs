@@ -6,8 +6,9 @@
 //! * register file = effective MACs × (w + a + accumulator bits) × RF pJ/bit;
 //! * weights: stored bits × weight fetches (+ other parameters once), at SRAM or backing pJ/bit
 //!   according to where they live (staged: backing once, SRAM write once, SRAM reads);
-//! * activations: input bits × input fetches + partial sums + output bits at SRAM pJ/bit
-//!   (backing when activations spill), window reads at local-buffer pJ/bit;
+//! * activations: input bits × input fetches + output bits at SRAM pJ/bit (backing when
+//!   activations spill); window reads at local-buffer pJ/bit; partial sums (accumulator bits) at
+//!   the local buffer when their tile fits it, else at the SRAM;
 //! * time = max(compute cycles, SRAM cycles) / clock, or the backing-store time if longer,
 //!   plus transfers; static = Σ units' static power × time; overhead = active power × time.
 use super::dataflow::{tile, Tiling};
@@ -85,7 +86,7 @@ struct Moves {
     weight_read_bits: f64,
     weight_once_bits: f64,
     activation_bits: f64,
-    window_bits: f64,
+    local_buffer_bits: f64,
     rf_bits: f64,
 }
 
@@ -120,7 +121,7 @@ pub(super) fn cost(l: &LayerWorkload, ctx: &Context) -> LayerReport {
     let backing_bit = ctx.profile.backing.as_ref().map_or(0.0, |b: &BackingStore| b.energy_pj_per_bit.value);
     let mut traffic = Traffic {
         register_file_bits: moves.rf_bits,
-        local_buffer_bits: moves.window_bits,
+        local_buffer_bits: moves.local_buffer_bits,
         ..Traffic::default()
     };
     match ctx.weights_in {
@@ -139,7 +140,7 @@ pub(super) fn cost(l: &LayerWorkload, ctx: &Context) -> LayerReport {
     } else {
         traffic.activation_sram_bits = moves.activation_bits;
     }
-    traffic.transfer_bits = ctx.transfers.iter().map(|t| t.0).sum();
+    traffic.transfer_bits = ctx.transfers.iter().fold(0.0, |a, t| a + t.0);
 
     let mut energy = EnergySplit {
         compute_pj: compute,
@@ -147,7 +148,7 @@ pub(super) fn cost(l: &LayerWorkload, ctx: &Context) -> LayerReport {
         local_buffer_pj: traffic.local_buffer_bits * mem.local_buffer.as_ref().map_or(0.0, |b| b.pj_per_bit()),
         sram_pj: (traffic.weight_sram_bits + traffic.activation_sram_bits) * sram_bit,
         dram_pj: (traffic.weight_dram_bits + traffic.activation_dram_bits) * backing_bit,
-        transfer_pj: ctx.transfers.iter().map(|(bits, pj_byte, _)| bits / 8.0 * pj_byte).sum(),
+        transfer_pj: ctx.transfers.iter().fold(0.0, |a, (bits, pj_byte, _)| a + bits / 8.0 * pj_byte),
         ..EnergySplit::default()
     };
 
@@ -164,7 +165,7 @@ pub(super) fn cost(l: &LayerWorkload, ctx: &Context) -> LayerReport {
     let backing_s = ctx.profile.backing.as_ref().map_or(0.0, |b| {
         (traffic.weight_dram_bits + traffic.activation_dram_bits) / 8.0 / (b.bandwidth_mb_s.value * 1e6)
     });
-    let transfer_s: f64 = ctx.transfers.iter().map(|(bits, _, mb_s)| bits / 8.0 / (mb_s * 1e6)).sum();
+    let transfer_s = ctx.transfers.iter().fold(0.0, |a, (bits, _, mb_s)| a + bits / 8.0 / (mb_s * 1e6));
     let seconds = (busy.max(sram_cycles) / clock).max(backing_s) + transfer_s;
     energy.overhead_pj = unit.active_power_mw.as_ref().map_or(0.0, |p| p.value) * seconds * 1e9;
     energy.static_pj = ctx.static_mw * seconds * 1e9;
@@ -224,9 +225,11 @@ fn moves(
     };
     m.weight_read_bits = weight_reads;
     match (&unit.memory.local_buffer, t.dataflow) {
-        (Some(_), Dataflow::WeightStationary | Dataflow::OutputStationary) => {
-            m.activation_bits = input_reads + other_inputs + psum + outputs;
-            m.window_bits = t.window_reads * a_bits;
+        (Some(lb), Dataflow::WeightStationary | Dataflow::OutputStationary) => {
+            let psum_local = t.psum_tile * e.acc_bits <= lb.capacity_bytes.value * 8.0;
+            let (psum_lb, psum_sram) = if psum_local { (psum, 0.0) } else { (0.0, psum) };
+            m.activation_bits = input_reads + other_inputs + psum_sram + outputs;
+            m.local_buffer_bits = t.window_reads * a_bits + psum_lb;
         }
         (None, Dataflow::WeightStationary | Dataflow::OutputStationary) => {
             m.activation_bits = t.window_reads * a_bits + other_inputs + psum + outputs;

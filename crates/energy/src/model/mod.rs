@@ -54,7 +54,7 @@ pub fn evaluate(
             placement::residency(profile, unit, weights, peak_bits, options.residency)
         })
         .collect();
-    let static_mw: f64 = profile.units.iter().map(|u| u.static_power_mw.value).sum();
+    let static_mw = profile.units.iter().fold(0.0, |a, u| a + u.static_power_mw.value);
 
     let mut layers = Vec::with_capacity(workload.layers.len());
     for (i, l) in workload.layers.iter().enumerate() {
@@ -77,9 +77,9 @@ pub fn evaluate(
     for l in &layers {
         split.add(&l.energy);
     }
-    let latency_s: f64 = layers.iter().map(|l| l.latency_ms * 1e-3).sum();
+    let latency_s = layers.iter().fold(0.0, |a, l| a + l.latency_ms * 1e-3);
     let energy_j = split.total_pj() * 1e-12;
-    let idle_mw: f64 = profile.units.iter().map(|u| u.idle_power_mw.value).sum();
+    let idle_mw = profile.units.iter().fold(0.0, |a, u| a + u.idle_power_mw.value);
     let power_mw = options.rate_hz.map(|r| average_power_mw(r, energy_j, latency_s, idle_mw));
     let verdict = match (options.rate_hz, options.budget_mw, power_mw) {
         (Some(r), Some(b), Some(p)) => Some(verdict(r, b, p, latency_s)),
