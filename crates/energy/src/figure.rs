@@ -42,13 +42,23 @@ impl Figure {
     /// Why this figure is unacceptable, if it is.
     pub(crate) fn problem(&self) -> Option<String> {
         if !self.value.is_finite() || self.value < 0.0 {
-            return Some(format!("value {} is not a finite non-negative number", self.value));
+            return Some(format!(
+                "value {} is not a finite non-negative number",
+                self.value
+            ));
         }
         if self.source.trim().is_empty() {
             return Some("`source` is empty: every figure must be cited".into());
         }
-        if self.estimated && self.derivation.as_deref().is_none_or(|d| d.trim().is_empty()) {
-            return Some("estimated figure without a `derivation` saying how it was derived".into());
+        if self.estimated
+            && self
+                .derivation
+                .as_deref()
+                .is_none_or(|d| d.trim().is_empty())
+        {
+            return Some(
+                "estimated figure without a `derivation` saying how it was derived".into(),
+            );
         }
         None
     }

@@ -34,7 +34,9 @@ pub use figure::{Figure, WidthFigure};
 pub use model::{average_power_mw, evaluate, Options, ResidencyPolicy};
 pub use precision::Precision;
 pub use profile::{Profile, ProfileError};
-pub use report::{EnergyReport, EnergySplit, Fallback, LayerReport, Residency, Traffic, Verdict, WeightHome};
+pub use report::{
+    EnergyReport, EnergySplit, Fallback, LayerReport, Residency, Traffic, Verdict, WeightHome,
+};
 pub use workload::{ActivationInput, GemmShape, LayerWorkload, ModelWorkload, WeightTensor};
 
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -60,18 +62,25 @@ pub fn parse_rate(s: &str) -> Result<f64, EnergyError> {
         "s" | "sec" => 1.0,
         "min" => 60.0,
         "h" => 3600.0,
-        _ => return Err(EnergyError::Options(format!("rate `{s}`: use N/s, N/min or N/h"))),
+        _ => {
+            return Err(EnergyError::Options(format!(
+                "rate `{s}`: use N/s, N/min or N/h"
+            )))
+        }
     };
     match num.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v / div),
-        _ => Err(EnergyError::Options(format!("rate `{s}` is not a positive number per time"))),
+        _ => Err(EnergyError::Options(format!(
+            "rate `{s}` is not a positive number per time"
+        ))),
     }
 }
 
 /// Parses a power such as `10mW`, `500uW`, `500µW`, `0.01W` or `10` (mW) into milliwatts.
 pub fn parse_power(s: &str) -> Result<f64, EnergyError> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'));
+    let split =
+        t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'));
     let (num, unit) = match split {
         Some(i) => (&t[..i], t[i..].trim()),
         None => (t, "mW"),
@@ -80,11 +89,17 @@ pub fn parse_power(s: &str) -> Result<f64, EnergyError> {
         "mW" | "mw" => 1.0,
         "uW" | "µW" | "uw" => 1e-3,
         "W" | "w" => 1e3,
-        _ => return Err(EnergyError::Options(format!("power `{s}`: use mW, uW or W"))),
+        _ => {
+            return Err(EnergyError::Options(format!(
+                "power `{s}`: use mW, uW or W"
+            )))
+        }
     };
     match num.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v * scale),
-        _ => Err(EnergyError::Options(format!("power `{s}` is not a positive number"))),
+        _ => Err(EnergyError::Options(format!(
+            "power `{s}` is not a positive number"
+        ))),
     }
 }
 
@@ -97,7 +112,11 @@ mod tests {
         assert_eq!(parse_rate("10/s").unwrap(), 10.0);
         assert_eq!(parse_rate("600/min").unwrap(), 10.0);
         assert_eq!(parse_rate("5").unwrap(), 5.0);
-        assert!(parse_rate("-1/s").is_err() && parse_rate("x/s").is_err() && parse_rate("1/day").is_err());
+        assert!(
+            parse_rate("-1/s").is_err()
+                && parse_rate("x/s").is_err()
+                && parse_rate("1/day").is_err()
+        );
         assert_eq!(parse_power("10mW").unwrap(), 10.0);
         assert_eq!(parse_power("500uW").unwrap(), 0.5);
         assert_eq!(parse_power("0.01W").unwrap(), 10.0);

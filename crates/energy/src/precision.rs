@@ -64,7 +64,9 @@ impl FromStr for Precision {
         } else if let Some(b) = s.strip_prefix("fp") {
             (Precision::Fp as fn(u32) -> Precision, b)
         } else {
-            return Err(format!("`{s}` is not a precision (int1..int32, fp16, fp32)"));
+            return Err(format!(
+                "`{s}` is not a precision (int1..int32, fp16, fp32)"
+            ));
         };
         let bits: u32 = bits
             .parse()

@@ -29,7 +29,11 @@ impl EnergySplit {
 
     /// Energy spent moving data: register file, local buffer, SRAM, DRAM, transfers.
     pub fn data_movement_pj(&self) -> f64 {
-        self.register_file_pj + self.local_buffer_pj + self.sram_pj + self.dram_pj + self.transfer_pj
+        self.register_file_pj
+            + self.local_buffer_pj
+            + self.sram_pj
+            + self.dram_pj
+            + self.transfer_pj
     }
 
     pub fn add(&mut self, o: &EnergySplit) {
@@ -126,10 +130,16 @@ pub struct Residency {
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum Verdict {
     /// Average power at the rate is within the budget.
-    Fits { margin_mw: f64 },
-    OverBudget { excess_mw: f64 },
+    Fits {
+        margin_mw: f64,
+    },
+    OverBudget {
+        excess_mw: f64,
+    },
     /// One inference takes longer than the period: the rate cannot be sustained.
-    CannotSustain { max_rate_hz: f64 },
+    CannotSustain {
+        max_rate_hz: f64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -155,14 +165,29 @@ pub struct EnergyReport {
 }
 
 impl EnergyReport {
+    /// `value` (an accuracy, say) per millijoule of one inference.
+    pub fn per_mj(&self, value: f64) -> f64 {
+        value / (self.energy_per_inference_uj * 1e-3)
+    }
+
     /// The per-layer table and the totals, as printed by `milliwatt energy`.
     pub fn table(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
             "{:<34} {:<6} {:<10} {:>9} {:>8} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "layer", "unit", "precision", "MACs", "w bytes", "w in", "cycles",
-            "compute", "sram+rf", "dram", "other", "total µJ"
+            "layer",
+            "unit",
+            "precision",
+            "MACs",
+            "w bytes",
+            "w in",
+            "cycles",
+            "compute",
+            "sram+rf",
+            "dram",
+            "other",
+            "total µJ"
         );
         for l in &self.layers {
             let e = &l.energy;
@@ -187,8 +212,11 @@ impl EnergyReport {
             );
         }
         let sp = &self.split;
-        let _ = writeln!(s, "profile {}: {} MACs, {:.0} weight bytes, peak activations {:.0} bytes",
-            self.profile, self.macs, self.weight_stored_bytes, self.peak_activation_bytes);
+        let _ = writeln!(
+            s,
+            "profile {}: {} MACs, {:.0} weight bytes, peak activations {:.0} bytes",
+            self.profile, self.macs, self.weight_stored_bytes, self.peak_activation_bytes
+        );
         let _ = writeln!(
             s,
             "energy per inference {:.3} µJ (compute {:.3}, register file {:.3}, local buffer {:.3}, SRAM {:.3}, DRAM {:.3}, transfers {:.3}, overhead {:.3}, static {:.3})",
@@ -213,8 +241,12 @@ impl EnergyReport {
         }
         if let (Some(b), Some(v)) = (self.budget_mw, &self.verdict) {
             let line = match v {
-                Verdict::Fits { margin_mw } => format!("fits the {b} mW budget ({margin_mw:.4} mW to spare)"),
-                Verdict::OverBudget { excess_mw } => format!("OVER the {b} mW budget by {excess_mw:.4} mW"),
+                Verdict::Fits { margin_mw } => {
+                    format!("fits the {b} mW budget ({margin_mw:.4} mW to spare)")
+                }
+                Verdict::OverBudget { excess_mw } => {
+                    format!("OVER the {b} mW budget by {excess_mw:.4} mW")
+                }
                 Verdict::CannotSustain { max_rate_hz } => {
                     format!("cannot sustain the rate: at most {max_rate_hz:.2} inferences/s")
                 }
@@ -229,7 +261,11 @@ impl EnergyReport {
             );
         }
         for f in &self.fallbacks {
-            let _ = writeln!(s, "fallback: {} ({} at {}) on {}: {}", f.layer, f.op_type, f.precision, f.unit, f.reason);
+            let _ = writeln!(
+                s,
+                "fallback: {} ({} at {}) on {}: {}",
+                f.layer, f.op_type, f.precision, f.unit, f.reason
+            );
         }
         s
     }
@@ -248,6 +284,13 @@ fn short(name: &str, n: usize) -> String {
     if name.chars().count() <= n {
         return name.to_string();
     }
-    let tail: String = name.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = name
+        .chars()
+        .rev()
+        .take(n - 1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("…{tail}")
 }

@@ -1,7 +1,9 @@
 //! The cost model against hand calculation on `horowitz-45nm` (figures: Horowitz, ISSCC 2014).
 mod common;
 
-use mw_energy::{evaluate, ModelWorkload, Options, Precision, Profile, ResidencyPolicy, WeightHome};
+use mw_energy::{
+    evaluate, ModelWorkload, Options, Precision, Profile, ResidencyPolicy, WeightHome,
+};
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs().max(1e-300)
@@ -49,7 +51,12 @@ fn one_float_conv_layer_matches_hand_calculation() {
     assert!(close(l.energy.sram_pj, sram, 1e-12));
     assert!(close(l.energy.local_buffer_pj, local, 1e-12));
     assert!(close(l.cycles, cycles, 1e-12), "{} vs {cycles}", l.cycles);
-    assert!(close(r.energy_per_inference_uj, total * 1e-6, 1e-9), "{} vs {}", r.energy_per_inference_uj, total * 1e-6);
+    assert!(
+        close(r.energy_per_inference_uj, total * 1e-6, 1e-9),
+        "{} vs {}",
+        r.energy_per_inference_uj,
+        total * 1e-6
+    );
     assert!(close(r.latency_ms, seconds * 1e3, 1e-9));
     assert_eq!(r.split.dram_pj, 0.0);
 }
@@ -83,7 +90,12 @@ fn one_int8_qdq_layer_matches_hand_calculation() {
     let seconds = 2304.0 / 200e6;
     let total = compute + rf + sram + local + seconds * 1e9;
     assert!(close(r.layers[0].energy.compute_pj, compute, 1e-12));
-    assert!(close(r.energy_per_inference_uj, total * 1e-6, 1e-9), "{} vs {}", r.energy_per_inference_uj, total * 1e-6);
+    assert!(
+        close(r.energy_per_inference_uj, total * 1e-6, 1e-9),
+        "{} vs {}",
+        r.energy_per_inference_uj,
+        total * 1e-6
+    );
 }
 
 #[test]
@@ -93,7 +105,10 @@ fn weights_moved_to_dram_change_energy_by_the_profiles_ratio() {
     let sram = evaluate(&w, &p, &opts(ResidencyPolicy::Sram)).unwrap();
     let dram = evaluate(&w, &p, &opts(ResidencyPolicy::Dram)).unwrap();
     let (ls, ld) = (&sram.layers[0], &dram.layers[0]);
-    assert_eq!((ls.weights_in, ld.weights_in), (WeightHome::Sram, WeightHome::Dram));
+    assert_eq!(
+        (ls.weights_in, ld.weights_in),
+        (WeightHome::Sram, WeightHome::Dram)
+    );
     let bits = 147456.0;
     assert_eq!(ls.traffic.weight_sram_bits, bits);
     assert_eq!(ld.traffic.weight_dram_bits, bits);
@@ -102,19 +117,28 @@ fn weights_moved_to_dram_change_energy_by_the_profiles_ratio() {
     // Weight energy goes from bits × SRAM pJ/bit to bits × DRAM pJ/bit: × 13 exactly.
     let weight_sram_pj = ls.traffic.weight_sram_bits * e_sram;
     let weight_dram_pj = ld.energy.dram_pj;
-    assert!(close(weight_dram_pj / weight_sram_pj, e_dram / e_sram, 1e-12));
+    assert!(close(
+        weight_dram_pj / weight_sram_pj,
+        e_dram / e_sram,
+        1e-12
+    ));
     assert!(close(e_dram / e_sram, 13.0, 1e-15));
     // DRAM time (18 KB at 12.8 GB/s = 1.44 µs) hides under compute (11.52 µs): static unchanged,
     // so the whole difference is the weights' change of level.
     assert!(close(ls.latency_ms, ld.latency_ms, 1e-12));
     let delta = dram.energy_per_inference_uj - sram.energy_per_inference_uj;
-    assert!(close(delta, bits * (e_dram - e_sram) * 1e-6, 1e-9), "{delta}");
+    assert!(
+        close(delta, bits * (e_dram - e_sram) * 1e-6, 1e-9),
+        "{delta}"
+    );
 }
 
 #[test]
 fn output_stationary_refetches_weights_from_dram_per_position_tile() {
-    let text = include_str!("../profiles/horowitz-45nm.toml")
-        .replace("dataflow = \"weight-stationary\"", "dataflow = \"output-stationary\"");
+    let text = include_str!("../profiles/horowitz-45nm.toml").replace(
+        "dataflow = \"weight-stationary\"",
+        "dataflow = \"output-stationary\"",
+    );
     let p = Profile::from_toml_str(&text, "os.toml").unwrap();
     let w = ModelWorkload::from_graph(&common::float_conv(16, 32, 3, 8, 1)).unwrap();
     let r = evaluate(&w, &p, &opts(ResidencyPolicy::Dram)).unwrap();
@@ -122,7 +146,11 @@ fn output_stationary_refetches_weights_from_dram_per_position_tile() {
     let t = l.tiling.as_ref().unwrap();
     assert_eq!(t.weight_fetches, 6.0); // ceil(64 positions / 12 rows)
     assert_eq!(l.traffic.weight_dram_bits, 147456.0 * 6.0);
-    assert!(close(l.energy.dram_pj, 147456.0 * 6.0 * 1300.0 / 64.0, 1e-12));
+    assert!(close(
+        l.energy.dram_pj,
+        147456.0 * 6.0 * 1300.0 / 64.0,
+        1e-12
+    ));
 }
 
 #[test]
@@ -133,7 +161,10 @@ fn halving_weight_bits_halves_weight_traffic_exactly() {
     let at = |w: &ModelWorkload, policy| {
         let r = evaluate(w, &p, &opts(policy)).unwrap();
         let l = &r.layers[0];
-        (l.traffic.weight_sram_bits - params, l.traffic.weight_dram_bits - params)
+        (
+            l.traffic.weight_sram_bits - params,
+            l.traffic.weight_dram_bits - params,
+        )
     };
     let (s8, _) = at(&w, ResidencyPolicy::Sram);
     let (_, d8) = at(&w, ResidencyPolicy::Dram);
@@ -179,17 +210,58 @@ fn average_power_includes_idle_time_and_the_verdict_follows() {
     let w = ModelWorkload::from_graph(&common::float_conv(16, 32, 3, 8, 1)).unwrap();
     let p = horowitz();
     let base = evaluate(&w, &p, &Options::default()).unwrap();
-    let r = evaluate(&w, &p, &Options { rate_hz: Some(1000.0), budget_mw: Some(10.0), ..Options::default() }).unwrap();
+    let r = evaluate(
+        &w,
+        &p,
+        &Options {
+            rate_hz: Some(1000.0),
+            budget_mw: Some(10.0),
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let e = base.energy_per_inference_uj * 1e-6;
     let t = base.latency_ms * 1e-3;
     let expected = 1000.0 * e * 1e3 + (1.0 - 1000.0 * t) * 1.0; // idle 1 mW
     assert!(close(r.power_mw.unwrap(), expected, 1e-12));
     assert!(matches!(r.verdict, Some(mw_energy::Verdict::Fits { .. })));
-    let r = evaluate(&w, &p, &Options { rate_hz: Some(1000.0), budget_mw: Some(1.0), ..Options::default() }).unwrap();
-    assert!(matches!(r.verdict, Some(mw_energy::Verdict::OverBudget { .. })));
-    let r = evaluate(&w, &p, &Options { rate_hz: Some(1e6), budget_mw: Some(1e9), ..Options::default() }).unwrap();
-    assert!(matches!(r.verdict, Some(mw_energy::Verdict::CannotSustain { .. })));
-    assert!(evaluate(&w, &p, &Options { budget_mw: Some(1.0), ..Options::default() }).is_err());
+    let r = evaluate(
+        &w,
+        &p,
+        &Options {
+            rate_hz: Some(1000.0),
+            budget_mw: Some(1.0),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        r.verdict,
+        Some(mw_energy::Verdict::OverBudget { .. })
+    ));
+    let r = evaluate(
+        &w,
+        &p,
+        &Options {
+            rate_hz: Some(1e6),
+            budget_mw: Some(1e9),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        r.verdict,
+        Some(mw_energy::Verdict::CannotSustain { .. })
+    ));
+    assert!(evaluate(
+        &w,
+        &p,
+        &Options {
+            budget_mw: Some(1.0),
+            ..Options::default()
+        }
+    )
+    .is_err());
 }
 
 #[test]
@@ -212,20 +284,45 @@ fn fallbacks_are_listed_and_pay_for_transfers() {
     assert_eq!(r.layers[1].unit, "dsp");
     assert_eq!(r.fallbacks.len(), 1);
     assert_eq!(r.fallbacks[0].layer, "softmax");
-    assert!(r.fallbacks[0].reason.contains("does not run `Softmax`"), "{}", r.fallbacks[0].reason);
+    assert!(
+        r.fallbacks[0].reason.contains("does not run `Softmax`"),
+        "{}",
+        r.fallbacks[0].reason
+    );
     let t = p.transfer("npu", "dsp").unwrap();
     let bytes = 2048.0; // the int8 conv output
     assert_eq!(r.layers[1].traffic.transfer_bits, bytes * 8.0);
-    assert!(close(r.layers[1].energy.transfer_pj, bytes * t.energy_pj_per_byte.value, 1e-12));
+    assert!(close(
+        r.layers[1].energy.transfer_pj,
+        bytes * t.energy_pj_per_byte.value,
+        1e-12
+    ));
     assert_eq!(r.split.transfer_pj, r.layers[1].energy.transfer_pj);
 }
 
 #[test]
 fn reports_serialize_with_the_documented_keys() {
     let w = ModelWorkload::from_graph(&common::float_conv(4, 4, 3, 5, 1)).unwrap();
-    let r = evaluate(&w, &horowitz(), &Options { rate_hz: Some(10.0), budget_mw: Some(10.0), ..Options::default() }).unwrap();
+    let r = evaluate(
+        &w,
+        &horowitz(),
+        &Options {
+            rate_hz: Some(10.0),
+            budget_mw: Some(10.0),
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let v = serde_json::to_value(&r).unwrap();
-    for key in ["energy_per_inference_uj", "latency_ms", "power_mw", "layers", "fallbacks", "split", "residency"] {
+    for key in [
+        "energy_per_inference_uj",
+        "latency_ms",
+        "power_mw",
+        "layers",
+        "fallbacks",
+        "split",
+        "residency",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert_eq!(v["layers"][0]["weights_in"], "sram");
@@ -233,3 +330,17 @@ fn reports_serialize_with_the_documented_keys() {
     assert!(r.table().contains("energy per inference"));
 }
 
+#[test]
+fn a_layer_no_unit_runs_is_a_typed_error_naming_it() {
+    let text = include_str!("../profiles/ndp120.toml");
+    let npu_only = &text[..text.find("[[units]]\nname = \"dsp\"").unwrap()];
+    let p = Profile::from_toml_str(npu_only, "npu-only.toml").unwrap();
+    let w = ModelWorkload::from_graph(&common::float_conv(4, 4, 3, 5, 1)).unwrap();
+    match evaluate(&w, &p, &Options::default()) {
+        Err(mw_energy::EnergyError::Unplaceable { layer, reason }) => {
+            assert_eq!(layer, "conv");
+            assert!(reason.contains("no fp32 MACs"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,6 +1,8 @@
 //! KWS DS-CNN (MLPerf Tiny) on every built-in profile: structure checks and the plausibility
 //! figures against MLPerf Tiny measurements (printed; skips without ../shared).
-use mw_energy::{evaluate, EnergyReport, ModelWorkload, Options, Precision, Profile, ResidencyPolicy};
+use mw_energy::{
+    evaluate, EnergyReport, ModelWorkload, Options, Precision, Profile, ResidencyPolicy,
+};
 
 fn workload(rel: &str, test: &str) -> Option<ModelWorkload> {
     let path = mw_testkit::shared_or_skip(test, rel)?;
@@ -9,23 +11,44 @@ fn workload(rel: &str, test: &str) -> Option<ModelWorkload> {
 }
 
 fn run(w: &ModelWorkload, name: &str, residency: ResidencyPolicy) -> EnergyReport {
-    let options = Options { residency, rate_hz: Some(10.0), budget_mw: Some(10.0) };
+    let options = Options {
+        residency,
+        rate_hz: Some(10.0),
+        budget_mw: Some(10.0),
+    };
     evaluate(w, &Profile::builtin(name).unwrap(), &options).unwrap()
 }
 
 #[test]
 fn kws_workloads_have_the_models_layers_and_widths() {
-    let Some(float) = workload("models/mlperf-tiny/kws_dscnn_float32.onnx", "kws_workloads") else { return };
-    let Some(int8) = workload("models/mlperf-tiny/kws_dscnn_int8_qdq.onnx", "kws_workloads") else { return };
+    let Some(float) = workload("models/mlperf-tiny/kws_dscnn_float32.onnx", "kws_workloads") else {
+        return;
+    };
+    let Some(int8) = workload(
+        "models/mlperf-tiny/kws_dscnn_int8_qdq.onnx",
+        "kws_workloads",
+    ) else {
+        return;
+    };
     // 5 convs + 4 depthwise convs + pool + dense + softmax; 2.66 M MACs (shared/README.md).
     for w in [&float, &int8] {
-        assert_eq!(w.layers.len(), 12, "{:?}", w.layers.iter().map(|l| &l.op_type).collect::<Vec<_>>());
+        assert_eq!(
+            w.layers.len(),
+            12,
+            "{:?}",
+            w.layers.iter().map(|l| &l.op_type).collect::<Vec<_>>()
+        );
         assert_eq!(w.macs(), 2_656_768);
     }
     assert_eq!(float.weight_stored_bits(), 22_016 * 32);
     assert_eq!(int8.weight_stored_bits(), 22_016 * 8);
     for l in int8.layers.iter().filter(|l| l.is_mac()) {
-        assert_eq!(l.weights.as_ref().unwrap().precision, Precision::Int(8), "{}", l.name);
+        assert_eq!(
+            l.weights.as_ref().unwrap().precision,
+            Precision::Int(8),
+            "{}",
+            l.name
+        );
         assert_eq!(l.activation_precision, Precision::Int(8), "{}", l.name);
         assert!(l.requant_ops > 0, "{}", l.name);
     }
@@ -38,8 +61,12 @@ fn kws_workloads_have_the_models_layers_and_widths() {
 
 #[test]
 fn kws_energy_on_every_profile_and_plausibility() {
-    let Some(float) = workload("models/mlperf-tiny/kws_dscnn_float32.onnx", "kws_energy") else { return };
-    let Some(int8) = workload("models/mlperf-tiny/kws_dscnn_int8_qdq.onnx", "kws_energy") else { return };
+    let Some(float) = workload("models/mlperf-tiny/kws_dscnn_float32.onnx", "kws_energy") else {
+        return;
+    };
+    let Some(int8) = workload("models/mlperf-tiny/kws_dscnn_int8_qdq.onnx", "kws_energy") else {
+        return;
+    };
     for name in Profile::builtin_names() {
         for (label, w) in [("fp32", &float), ("int8", &int8)] {
             let r = run(w, name, ResidencyPolicy::Auto);
@@ -53,8 +80,14 @@ fn kws_energy_on_every_profile_and_plausibility() {
             assert!(r.energy_per_inference_uj > 0.0 && r.latency_ms > 0.0);
         }
         // INT8 never costs more than FP32 on the same hardware.
-        let (f, q) = (run(&float, name, ResidencyPolicy::Auto), run(&int8, name, ResidencyPolicy::Auto));
-        assert!(q.energy_per_inference_uj < f.energy_per_inference_uj, "{name}");
+        let (f, q) = (
+            run(&float, name, ResidencyPolicy::Auto),
+            run(&int8, name, ResidencyPolicy::Auto),
+        );
+        assert!(
+            q.energy_per_inference_uj < f.energy_per_inference_uj,
+            "{name}"
+        );
     }
 
     // horowitz-45nm: the article's claims.
@@ -65,8 +98,14 @@ fn kws_energy_on_every_profile_and_plausibility() {
         q.energy_per_inference_uj, f.energy_per_inference_uj, f.energy_per_inference_uj / q.energy_per_inference_uj,
         100.0 * q.data_movement_share, qd.energy_per_inference_uj, qd.energy_per_inference_uj / q.energy_per_inference_uj);
     assert!(f.fallbacks.is_empty() && q.fallbacks.is_empty());
-    assert!(q.data_movement_share > 0.5, "moving data dominates at 45 nm");
-    assert!(qd.energy_per_inference_uj > q.energy_per_inference_uj, "DRAM streaming costs more");
+    assert!(
+        q.data_movement_share > 0.5,
+        "moving data dominates at 45 nm"
+    );
+    assert!(
+        qd.energy_per_inference_uj > q.energy_per_inference_uj,
+        "DRAM streaming costs more"
+    );
 
     // Placement: on ndp120 the int8 model runs on the NPU but for the softmax.
     let n = run(&int8, "ndp120", ResidencyPolicy::Auto);
@@ -85,8 +124,15 @@ fn kws_energy_on_every_profile_and_plausibility() {
         ("cortex-m4 ms", m.latency_ms, 182.0),
     ] {
         let ratio = model / measured;
-        let verdict = if (0.5..=2.0).contains(&ratio) { "within 2x" } else { "NOT within 2x" };
+        let verdict = if (0.5..=2.0).contains(&ratio) {
+            "within 2x"
+        } else {
+            "NOT within 2x"
+        };
         println!("plausibility {what:<13} model {model:>10.3} measured {measured:>8.1} ratio {ratio:.3} {verdict}");
-        assert!((0.1..=10.0).contains(&ratio), "{what}: {model} vs {measured} is off by more than 10x");
+        assert!(
+            (0.1..=10.0).contains(&ratio),
+            "{what}: {model} vs {measured} is off by more than 10x"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Built-in profiles parse and validate; bad files fail with errors naming the file and field.
-use mw_energy::{Precision, Profile, ProfileError};
 use mw_energy::profile::ArithOp;
+use mw_energy::{Precision, Profile, ProfileError};
 
 #[test]
 fn every_builtin_parses_and_cites_every_figure() {
@@ -11,7 +11,10 @@ fn every_builtin_parses_and_cites_every_figure() {
         assert!(figures.len() > 20, "{name} lists {} figures", figures.len());
         for (path, f) in figures {
             assert!(!f.source.trim().is_empty(), "{name}.{path} has no source");
-            assert!(!f.estimated || f.derivation.is_some(), "{name}.{path}: estimated without derivation");
+            assert!(
+                !f.estimated || f.derivation.is_some(),
+                "{name}.{path}: estimated without derivation"
+            );
         }
     }
 }
@@ -40,12 +43,19 @@ fn horowitz_figures_are_the_papers_and_widths_follow_the_rule() {
     assert_eq!(mem.sram.energy_pj.value, 100.0);
     assert_eq!(mem.sram.capacity_bytes.value, 1048576.0);
     assert_eq!(mem.local_buffer.as_ref().unwrap().energy_pj.value, 10.0);
-    assert_eq!(p.backing.as_ref().unwrap().energy_pj_per_bit.value, 1300.0 / 64.0);
+    assert_eq!(
+        p.backing.as_ref().unwrap().energy_pj_per_bit.value,
+        1300.0 / 64.0
+    );
 }
 
 fn field_error(text: &str) -> (String, String, String) {
     match Profile::from_toml_str(text, "my.toml") {
-        Err(ProfileError::Field { file, field, reason }) => (file, field, reason),
+        Err(ProfileError::Field {
+            file,
+            field,
+            reason,
+        }) => (file, field, reason),
         other => panic!("expected a field error, got {other:?}"),
     }
 }
@@ -73,7 +83,10 @@ fn bad_values_name_the_field() {
     assert_eq!(field, "units[0].arith.int_mult[5]");
     assert!(reason.contains("non-negative"), "{reason}");
 
-    let text = horowitz_text().replace("dataflow = \"weight-stationary\"", "dataflow = \"row-stationary\"");
+    let text = horowitz_text().replace(
+        "dataflow = \"weight-stationary\"",
+        "dataflow = \"row-stationary\"",
+    );
     let (_, field, _) = field_error(&text);
     assert_eq!(field, "units[0].mac_array.dataflow");
 
@@ -84,7 +97,10 @@ fn bad_values_name_the_field() {
     let (_, field, _) = field_error(&text);
     assert_eq!(field, "units[0].mac_array.utilization");
 
-    let text = horowitz_text().replace("estimated = true, derivation = \"low end of the range: 1300 pJ / 64 bits\"", "estimated = true");
+    let text = horowitz_text().replace(
+        "estimated = true, derivation = \"low end of the range: 1300 pJ / 64 bits\"",
+        "estimated = true",
+    );
     let (_, field, reason) = field_error(&text);
     assert_eq!(field, "backing.energy_pj_per_bit");
     assert!(reason.contains("derivation"), "{reason}");
@@ -98,7 +114,11 @@ fn files_are_read_and_unknown_names_refused() {
     let dir = std::env::temp_dir().join(format!("mw-energy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("mine.toml");
-    std::fs::write(&path, horowitz_text().replace("name = \"horowitz-45nm\"", "name = \"mine\"")).unwrap();
+    std::fs::write(
+        &path,
+        horowitz_text().replace("name = \"horowitz-45nm\"", "name = \"mine\""),
+    )
+    .unwrap();
     let p = Profile::resolve(path.to_str().unwrap()).unwrap();
     assert_eq!(p.name, "mine");
     let missing = dir.join("absent.toml");
@@ -106,7 +126,10 @@ fn files_are_read_and_unknown_names_refused() {
         Err(ProfileError::Read { file, .. }) => assert!(file.ends_with("absent.toml")),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(Profile::resolve("no-such-chip"), Err(ProfileError::Unknown { .. })));
+    assert!(matches!(
+        Profile::resolve("no-such-chip"),
+        Err(ProfileError::Unknown { .. })
+    ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -52,38 +52,79 @@ fn ceil_div(a: u64, b: u64) -> u64 {
 
 /// Tiling of `g` on `rows × cols` PEs; `inputs` is the layer's unique input elements and
 /// `outputs` its output elements.
-pub fn tile(g: &GemmShape, rows: u64, cols: u64, dataflow: Dataflow, inputs: u64, outputs: u64) -> Tiling {
+pub fn tile(
+    g: &GemmShape,
+    rows: u64,
+    cols: u64,
+    dataflow: Dataflow,
+    inputs: u64,
+    outputs: u64,
+) -> Tiling {
     let (gr, p, k, n) = (g.groups, g.positions, g.reduction, g.channels);
     let macs = g.macs() as f64;
     let pes = (rows * cols) as f64;
-    let (groups_per_pass, passes, ideal_cycles, weight_fetches, input_fetches, window, psum, psum_tile) =
-        match dataflow {
-            Dataflow::WeightStationary => {
-                let pack = if k <= rows && n <= cols {
-                    gr.min(rows / k.max(1)).min(cols / n.max(1)).max(1)
-                } else {
-                    1
-                };
-                let (tk, tn) = (ceil_div(k, rows), ceil_div(n, cols));
-                let passes = ceil_div(gr, pack) * tk * tn;
-                let window = (gr * p * k * tn) as f64;
-                let psum = 2.0 * outputs as f64 * (tk - 1) as f64;
-                let tile = (p * (n * pack).min(cols)) as f64;
-                (pack, passes, (passes * p) as f64, 1.0, tn as f64, window, psum, tile)
-            }
-            Dataflow::OutputStationary => {
-                let pack = if n <= cols { gr.min(cols / n.max(1)).max(1) } else { 1 };
-                let (tp, tn) = (ceil_div(p, rows), ceil_div(n, cols));
-                let passes = ceil_div(gr, pack) * tp * tn;
-                let window = (gr * p * k * tn) as f64;
-                (pack, passes, (passes * k) as f64, tp as f64, tn as f64, window, 0.0, 0.0)
-            }
-            Dataflow::NoLocalReuse => {
-                let cycles = ceil_div(g.macs(), rows * cols) as f64;
-                let per_input = if inputs == 0 { 0.0 } else { macs / inputs as f64 };
-                (1, 1, cycles, p as f64, per_input, 0.0, 0.0, 0.0)
-            }
-        };
+    let (
+        groups_per_pass,
+        passes,
+        ideal_cycles,
+        weight_fetches,
+        input_fetches,
+        window,
+        psum,
+        psum_tile,
+    ) = match dataflow {
+        Dataflow::WeightStationary => {
+            let pack = if k <= rows && n <= cols {
+                gr.min(rows / k.max(1)).min(cols / n.max(1)).max(1)
+            } else {
+                1
+            };
+            let (tk, tn) = (ceil_div(k, rows), ceil_div(n, cols));
+            let passes = ceil_div(gr, pack) * tk * tn;
+            let window = (gr * p * k * tn) as f64;
+            let psum = 2.0 * outputs as f64 * (tk - 1) as f64;
+            let tile = (p * (n * pack).min(cols)) as f64;
+            (
+                pack,
+                passes,
+                (passes * p) as f64,
+                1.0,
+                tn as f64,
+                window,
+                psum,
+                tile,
+            )
+        }
+        Dataflow::OutputStationary => {
+            let pack = if n <= cols {
+                gr.min(cols / n.max(1)).max(1)
+            } else {
+                1
+            };
+            let (tp, tn) = (ceil_div(p, rows), ceil_div(n, cols));
+            let passes = ceil_div(gr, pack) * tp * tn;
+            let window = (gr * p * k * tn) as f64;
+            (
+                pack,
+                passes,
+                (passes * k) as f64,
+                tp as f64,
+                tn as f64,
+                window,
+                0.0,
+                0.0,
+            )
+        }
+        Dataflow::NoLocalReuse => {
+            let cycles = ceil_div(g.macs(), rows * cols) as f64;
+            let per_input = if inputs == 0 {
+                0.0
+            } else {
+                macs / inputs as f64
+            };
+            (1, 1, cycles, p as f64, per_input, 0.0, 0.0, 0.0)
+        }
+    };
     Tiling {
         dataflow,
         groups_per_pass,
@@ -94,7 +135,11 @@ pub fn tile(g: &GemmShape, rows: u64, cols: u64, dataflow: Dataflow, inputs: u64
         window_reads: window,
         psum_moves: psum,
         psum_tile,
-        spatial_utilization: if ideal_cycles > 0.0 { macs / (ideal_cycles * pes) } else { 0.0 },
+        spatial_utilization: if ideal_cycles > 0.0 {
+            macs / (ideal_cycles * pes)
+        } else {
+            0.0
+        },
     }
 }
 
@@ -114,7 +159,14 @@ mod tests {
     #[test]
     fn weight_stationary_pointwise_tiles_by_reduction_and_channels() {
         // 1x1 conv 64 -> 64 over 125 positions on a 12 x 14 array.
-        let t = tile(&g(1, 125, 64, 64), 12, 14, Dataflow::WeightStationary, 8000, 8000);
+        let t = tile(
+            &g(1, 125, 64, 64),
+            12,
+            14,
+            Dataflow::WeightStationary,
+            8000,
+            8000,
+        );
         assert_eq!(t.passes, 6 * 5);
         assert_eq!(t.ideal_cycles, 30.0 * 125.0);
         assert_eq!(t.weight_fetches, 1.0);
@@ -125,18 +177,39 @@ mod tests {
     #[test]
     fn weight_stationary_packs_depthwise_groups() {
         // 3x3 depthwise, 64 channels: K = 9 fits 12 rows once; 14 columns → 1 group per pass.
-        let t = tile(&g(64, 125, 9, 1), 12, 14, Dataflow::WeightStationary, 8000, 8000);
+        let t = tile(
+            &g(64, 125, 9, 1),
+            12,
+            14,
+            Dataflow::WeightStationary,
+            8000,
+            8000,
+        );
         assert_eq!(t.groups_per_pass, 1);
         assert_eq!(t.passes, 64);
         // 16 x 16: 1 group (16 / 9 = 1 row block).
-        let t = tile(&g(64, 125, 4, 1), 16, 16, Dataflow::WeightStationary, 8000, 8000);
+        let t = tile(
+            &g(64, 125, 4, 1),
+            16,
+            16,
+            Dataflow::WeightStationary,
+            8000,
+            8000,
+        );
         assert_eq!(t.groups_per_pass, 4);
         assert_eq!(t.passes, 16);
     }
 
     #[test]
     fn output_stationary_refetches_weights_per_position_tile() {
-        let t = tile(&g(1, 125, 64, 64), 16, 16, Dataflow::OutputStationary, 8000, 8000);
+        let t = tile(
+            &g(1, 125, 64, 64),
+            16,
+            16,
+            Dataflow::OutputStationary,
+            8000,
+            8000,
+        );
         assert_eq!(t.weight_fetches, 8.0);
         assert_eq!(t.passes, 8 * 4);
         assert_eq!(t.ideal_cycles, 32.0 * 64.0);

@@ -97,28 +97,54 @@ pub(super) fn cost(l: &LayerWorkload, ctx: &Context) -> LayerReport {
         .unwrap_or(l.activation_precision);
     let exec = if l.is_mac() { executed(l, unit) } else { None };
     let skip = unit.zero_skipping && l.is_mac();
-    let density = if skip { l.weights.as_ref().map_or(1.0, |w| w.density()) } else { 1.0 };
+    let density = if skip {
+        l.weights.as_ref().map_or(1.0, |w| w.density())
+    } else {
+        1.0
+    };
     let effective_macs = l.macs as f64 * density;
-    let (rows, cols) = (unit.mac_array.rows.value as u64, unit.mac_array.cols.value as u64);
+    let (rows, cols) = (
+        unit.mac_array.rows.value as u64,
+        unit.mac_array.cols.value as u64,
+    );
     let tiling = match (&exec, l.gemm) {
         (Some(_), Some(g)) => {
             let inputs = l.inputs.first().map_or(0, |i| i.elements);
-            Some(tile(&g, rows, cols, unit.mac_array.dataflow, inputs, l.output_elements))
+            Some(tile(
+                &g,
+                rows,
+                cols,
+                unit.mac_array.dataflow,
+                inputs,
+                l.output_elements,
+            ))
         }
         _ => None,
     };
-    let moves = moves(l, unit, exec.as_ref(), tiling.as_ref(), density, effective_macs);
+    let moves = moves(
+        l,
+        unit,
+        exec.as_ref(),
+        tiling.as_ref(),
+        density,
+        effective_macs,
+    );
 
     let mut compute = l.elementwise_ops as f64 * arith(unit, ArithOp::Add, dp)
         + l.requant_ops as f64
-            * (arith(unit, ArithOp::Mult, Precision::Int(32)) + 2.0 * arith(unit, ArithOp::Add, Precision::Int(32)));
+            * (arith(unit, ArithOp::Mult, Precision::Int(32))
+                + 2.0 * arith(unit, ArithOp::Add, Precision::Int(32)));
     if let Some(e) = &exec {
         compute += effective_macs * (e.mult_pj + e.add_pj);
     }
 
     let mem = &unit.memory;
     let sram_bit = mem.sram.pj_per_bit();
-    let backing_bit = ctx.profile.backing.as_ref().map_or(0.0, |b: &BackingStore| b.energy_pj_per_bit.value);
+    let backing_bit = ctx
+        .profile
+        .backing
+        .as_ref()
+        .map_or(0.0, |b: &BackingStore| b.energy_pj_per_bit.value);
     let mut traffic = Traffic {
         register_file_bits: moves.rf_bits,
         local_buffer_bits: moves.local_buffer_bits,
@@ -128,9 +154,12 @@ pub(super) fn cost(l: &LayerWorkload, ctx: &Context) -> LayerReport {
         WeightHome::None | WeightHome::Sram => {
             traffic.weight_sram_bits = moves.weight_read_bits + moves.weight_once_bits
         }
-        WeightHome::Dram => traffic.weight_dram_bits = moves.weight_read_bits + moves.weight_once_bits,
+        WeightHome::Dram => {
+            traffic.weight_dram_bits = moves.weight_read_bits + moves.weight_once_bits
+        }
         WeightHome::Staged => {
-            let staged = l.weights.as_ref().map_or(0.0, |w| w.stored_bits as f64) + moves.weight_once_bits;
+            let staged =
+                l.weights.as_ref().map_or(0.0, |w| w.stored_bits as f64) + moves.weight_once_bits;
             traffic.weight_dram_bits = staged;
             traffic.weight_sram_bits = staged + moves.weight_read_bits;
         }
@@ -145,27 +174,39 @@ pub(super) fn cost(l: &LayerWorkload, ctx: &Context) -> LayerReport {
     let mut energy = EnergySplit {
         compute_pj: compute,
         register_file_pj: traffic.register_file_bits * mem.register_file.pj_per_bit(),
-        local_buffer_pj: traffic.local_buffer_bits * mem.local_buffer.as_ref().map_or(0.0, |b| b.pj_per_bit()),
+        local_buffer_pj: traffic.local_buffer_bits
+            * mem.local_buffer.as_ref().map_or(0.0, |b| b.pj_per_bit()),
         sram_pj: (traffic.weight_sram_bits + traffic.activation_sram_bits) * sram_bit,
         dram_pj: (traffic.weight_dram_bits + traffic.activation_dram_bits) * backing_bit,
-        transfer_pj: ctx.transfers.iter().fold(0.0, |a, (bits, pj_byte, _)| a + bits / 8.0 * pj_byte),
+        transfer_pj: ctx
+            .transfers
+            .iter()
+            .fold(0.0, |a, (bits, pj_byte, _)| a + bits / 8.0 * pj_byte),
         ..EnergySplit::default()
     };
 
     // Time.
     let clock = unit.clock_hz();
-    let ew_cycles = (l.elementwise_ops + l.requant_ops) as f64 / unit.elementwise_ops_per_cycle.value;
+    let ew_cycles =
+        (l.elementwise_ops + l.requant_ops) as f64 / unit.elementwise_ops_per_cycle.value;
     let mac_cycles = match (&exec, &tiling) {
-        (Some(e), Some(t)) => t.ideal_cycles * density / (e.lanes * unit.mac_array.utilization.value),
+        (Some(e), Some(t)) => {
+            t.ideal_cycles * density / (e.lanes * unit.mac_array.utilization.value)
+        }
         _ => 0.0,
     };
     let busy = mac_cycles.max(ew_cycles);
     let sram_cycles = (traffic.weight_sram_bits + traffic.activation_sram_bits)
         / mem.sram.bandwidth_bits_per_cycle.value;
     let backing_s = ctx.profile.backing.as_ref().map_or(0.0, |b| {
-        (traffic.weight_dram_bits + traffic.activation_dram_bits) / 8.0 / (b.bandwidth_mb_s.value * 1e6)
+        (traffic.weight_dram_bits + traffic.activation_dram_bits)
+            / 8.0
+            / (b.bandwidth_mb_s.value * 1e6)
     });
-    let transfer_s = ctx.transfers.iter().fold(0.0, |a, (bits, _, mb_s)| a + bits / 8.0 / (mb_s * 1e6));
+    let transfer_s = ctx
+        .transfers
+        .iter()
+        .fold(0.0, |a, (bits, _, mb_s)| a + bits / 8.0 / (mb_s * 1e6));
     let seconds = (busy.max(sram_cycles) / clock).max(backing_s) + transfer_s;
     energy.overhead_pj = unit.active_power_mw.as_ref().map_or(0.0, |p| p.value) * seconds * 1e9;
     energy.static_pj = ctx.static_mw * seconds * 1e9;
@@ -180,9 +221,16 @@ pub(super) fn cost(l: &LayerWorkload, ctx: &Context) -> LayerReport {
         macs: l.macs,
         effective_macs,
         weight_precision: l.weights.as_ref().map(|w| w.precision.to_string()),
-        weight_stored_bytes: l.weights.as_ref().map_or(0.0, |w| w.stored_bits as f64 / 8.0),
+        weight_stored_bytes: l
+            .weights
+            .as_ref()
+            .map_or(0.0, |w| w.stored_bits as f64 / 8.0),
         zero_weights: l.weights.as_ref().map_or(0, |w| w.zeros),
-        weights_in: if l.weights.is_some() || l.param_bits > 0 { ctx.weights_in } else { WeightHome::None },
+        weights_in: if l.weights.is_some() || l.param_bits > 0 {
+            ctx.weights_in
+        } else {
+            WeightHome::None
+        },
         tiling,
         traffic,
         cycles: seconds * clock,
@@ -220,7 +268,10 @@ fn moves(
     let psum = t.psum_moves * e.acc_bits;
     let (weight_reads, input_reads) = match t.dataflow {
         // One read per MAC actually computed.
-        Dataflow::NoLocalReuse => (stored * t.weight_fetches * density, main_input * t.input_fetches * density),
+        Dataflow::NoLocalReuse => (
+            stored * t.weight_fetches * density,
+            main_input * t.input_fetches * density,
+        ),
         _ => (stored * t.weight_fetches, main_input * t.input_fetches),
     };
     m.weight_read_bits = weight_reads;

@@ -54,7 +54,10 @@ pub fn evaluate(
             placement::residency(profile, unit, weights, peak_bits, options.residency)
         })
         .collect();
-    let static_mw = profile.units.iter().fold(0.0, |a, u| a + u.static_power_mw.value);
+    let static_mw = profile
+        .units
+        .iter()
+        .fold(0.0, |a, u| a + u.static_power_mw.value);
 
     let mut layers = Vec::with_capacity(workload.layers.len());
     for (i, l) in workload.layers.iter().enumerate() {
@@ -79,8 +82,13 @@ pub fn evaluate(
     }
     let latency_s = layers.iter().fold(0.0, |a, l| a + l.latency_ms * 1e-3);
     let energy_j = split.total_pj() * 1e-12;
-    let idle_mw = profile.units.iter().fold(0.0, |a, u| a + u.idle_power_mw.value);
-    let power_mw = options.rate_hz.map(|r| average_power_mw(r, energy_j, latency_s, idle_mw));
+    let idle_mw = profile
+        .units
+        .iter()
+        .fold(0.0, |a, u| a + u.idle_power_mw.value);
+    let power_mw = options
+        .rate_hz
+        .map(|r| average_power_mw(r, energy_j, latency_s, idle_mw));
     let verdict = match (options.rate_hz, options.budget_mw, power_mw) {
         (Some(r), Some(b), Some(p)) => Some(verdict(r, b, p, latency_s)),
         _ => None,
@@ -94,7 +102,11 @@ pub fn evaluate(
         power_mw,
         budget_mw: options.budget_mw,
         verdict,
-        data_movement_share: if dynamic > 0.0 { split.data_movement_pj() / dynamic } else { 0.0 },
+        data_movement_share: if dynamic > 0.0 {
+            split.data_movement_pj() / dynamic
+        } else {
+            0.0
+        },
         split,
         macs: workload.macs(),
         weight_stored_bytes: workload.weight_stored_bits() as f64 / 8.0,
@@ -110,12 +122,16 @@ fn check_options(o: &Options) -> Result<(), EnergyError> {
     for (name, v) in [("rate", o.rate_hz), ("budget", o.budget_mw)] {
         if let Some(v) = v {
             if !(v.is_finite() && v > 0.0) {
-                return Err(EnergyError::Options(format!("{name} {v} is not a positive number")));
+                return Err(EnergyError::Options(format!(
+                    "{name} {v} is not a positive number"
+                )));
             }
         }
     }
     if o.budget_mw.is_some() && o.rate_hz.is_none() {
-        return Err(EnergyError::Options("a power budget needs a rate (inferences per second)".into()));
+        return Err(EnergyError::Options(
+            "a power budget needs a rate (inferences per second)".into(),
+        ));
     }
     Ok(())
 }

@@ -105,12 +105,19 @@ pub(super) fn residency(
 
 /// Where one layer's weights are read from: the unit's choice, except that a staged layer too
 /// large for the SRAM is read from the backing store at every fetch.
-pub(super) fn layer_home(l: &LayerWorkload, unit: &Unit, unit_home: WeightHome, backing: bool) -> WeightHome {
+pub(super) fn layer_home(
+    l: &LayerWorkload,
+    unit: &Unit,
+    unit_home: WeightHome,
+    backing: bool,
+) -> WeightHome {
     if unit_home != WeightHome::Staged {
         return unit_home;
     }
-    let bytes = (l.weights.as_ref().map_or(0, |w| w.stored_bits) + l.param_bits + l.input_bits() + l.output_bits())
-        as f64
+    let bytes = (l.weights.as_ref().map_or(0, |w| w.stored_bits)
+        + l.param_bits
+        + l.input_bits()
+        + l.output_bits()) as f64
         / 8.0;
     if bytes <= unit.memory.sram.capacity_bytes.value || !backing {
         WeightHome::Staged
@@ -121,7 +128,12 @@ pub(super) fn layer_home(l: &LayerWorkload, unit: &Unit, unit_home: WeightHome, 
 
 /// Inputs of layer `i` that come from another unit (graph inputs arrive at the first unit):
 /// (bits, pJ per byte, MB/s).
-pub(super) fn transfers(w: &ModelWorkload, units: &[usize], i: usize, profile: &Profile) -> Vec<(f64, f64, f64)> {
+pub(super) fn transfers(
+    w: &ModelWorkload,
+    units: &[usize],
+    i: usize,
+    profile: &Profile,
+) -> Vec<(f64, f64, f64)> {
     let here = units[i];
     w.layers[i]
         .inputs
@@ -132,7 +144,11 @@ pub(super) fn transfers(w: &ModelWorkload, units: &[usize], i: usize, profile: &
                 return None;
             }
             let t = profile.transfer(&profile.units[there].name, &profile.units[here].name)?;
-            Some((input.bits() as f64, t.energy_pj_per_byte.value, t.bandwidth_mb_s.value))
+            Some((
+                input.bits() as f64,
+                t.energy_pj_per_byte.value,
+                t.bandwidth_mb_s.value,
+            ))
         })
         .collect()
 }

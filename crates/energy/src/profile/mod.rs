@@ -31,7 +31,9 @@ pub enum ProfileError {
         field: String,
         reason: String,
     },
-    #[error("unknown hardware profile `{name}`: built-ins are {known}; or give a path to a .toml file")]
+    #[error(
+        "unknown hardware profile `{name}`: built-ins are {known}; or give a path to a .toml file"
+    )]
     Unknown { name: String, known: String },
 }
 
@@ -101,7 +103,11 @@ impl Profile {
             let field = e.path().to_string();
             ProfileError::Field {
                 file: origin.into(),
-                field: if field == "." { "(document)".into() } else { field },
+                field: if field == "." {
+                    "(document)".into()
+                } else {
+                    field
+                },
                 reason: one_line(&e.into_inner().to_string()),
             }
         })?;

@@ -14,7 +14,10 @@ fn fail<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, (St
 pub(super) fn figures(p: &Profile) -> Vec<(String, Figure)> {
     let mut out = Vec::new();
     if let Some(b) = &p.backing {
-        out.push(("backing.energy_pj_per_bit".into(), b.energy_pj_per_bit.clone()));
+        out.push((
+            "backing.energy_pj_per_bit".into(),
+            b.energy_pj_per_bit.clone(),
+        ));
         out.push(("backing.bandwidth_mb_s".into(), b.bandwidth_mb_s.clone()));
     }
     for (i, u) in p.units.iter().enumerate() {
@@ -22,7 +25,10 @@ pub(super) fn figures(p: &Profile) -> Vec<(String, Figure)> {
     }
     for (i, t) in p.transfers.iter().enumerate() {
         let at = format!("transfers[{i}]");
-        out.push((format!("{at}.energy_pj_per_byte"), t.energy_pj_per_byte.clone()));
+        out.push((
+            format!("{at}.energy_pj_per_byte"),
+            t.energy_pj_per_byte.clone(),
+        ));
         out.push((format!("{at}.bandwidth_mb_s"), t.bandwidth_mb_s.clone()));
     }
     out
@@ -60,15 +66,24 @@ fn unit_figures(at: &str, u: &Unit, out: &mut Vec<(String, Figure)>) {
         }
     }
     let mem = &u.memory;
-    push("memory.register_file.capacity_bytes", &mem.register_file.capacity_bytes);
-    push("memory.register_file.energy_pj", &mem.register_file.energy_pj);
+    push(
+        "memory.register_file.capacity_bytes",
+        &mem.register_file.capacity_bytes,
+    );
+    push(
+        "memory.register_file.energy_pj",
+        &mem.register_file.energy_pj,
+    );
     if let Some(lb) = &mem.local_buffer {
         push("memory.local_buffer.capacity_bytes", &lb.capacity_bytes);
         push("memory.local_buffer.energy_pj", &lb.energy_pj);
     }
     push("memory.sram.capacity_bytes", &mem.sram.capacity_bytes);
     push("memory.sram.energy_pj", &mem.sram.energy_pj);
-    push("memory.sram.bandwidth_bits_per_cycle", &mem.sram.bandwidth_bits_per_cycle);
+    push(
+        "memory.sram.bandwidth_bits_per_cycle",
+        &mem.sram.bandwidth_bits_per_cycle,
+    );
 }
 
 pub(super) fn check(p: &Profile) -> Check {
@@ -87,7 +102,10 @@ pub(super) fn check(p: &Profile) -> Check {
     for (i, u) in p.units.iter().enumerate() {
         let at = format!("units[{i}]");
         if !names.insert(u.name.as_str()) {
-            return fail(format!("{at}.name"), format!("duplicate unit name `{}`", u.name));
+            return fail(
+                format!("{at}.name"),
+                format!("duplicate unit name `{}`", u.name),
+            );
         }
         check_unit(&at, u, p.backing.is_some())?;
     }
@@ -115,7 +133,10 @@ fn whole(field: &str, f: &Figure) -> Check {
 
 fn check_unit(at: &str, u: &Unit, has_backing: bool) -> Check {
     positive(&format!("{at}.clock_mhz"), &u.clock_mhz)?;
-    positive(&format!("{at}.elementwise_ops_per_cycle"), &u.elementwise_ops_per_cycle)?;
+    positive(
+        &format!("{at}.elementwise_ops_per_cycle"),
+        &u.elementwise_ops_per_cycle,
+    )?;
     if u.ops.is_empty() {
         return fail(format!("{at}.ops"), "lists no op");
     }
@@ -123,15 +144,24 @@ fn check_unit(at: &str, u: &Unit, has_backing: bool) -> Check {
         return fail(format!("{at}.precisions"), "lists no precision");
     }
     if u.weights_in_backing && !has_backing {
-        return fail(format!("{at}.weights_in_backing"), "true but the profile has no [backing]");
+        return fail(
+            format!("{at}.weights_in_backing"),
+            "true but the profile has no [backing]",
+        );
     }
     let m = &u.mac_array;
     whole(&format!("{at}.mac_array.rows"), &m.rows)?;
     whole(&format!("{at}.mac_array.cols"), &m.cols)?;
-    whole(&format!("{at}.mac_array.accumulator_bits"), &m.accumulator_bits)?;
+    whole(
+        &format!("{at}.mac_array.accumulator_bits"),
+        &m.accumulator_bits,
+    )?;
     let util = m.utilization.value;
     if !(util > 0.0 && util <= 1.0) {
-        return fail(format!("{at}.mac_array.utilization"), format!("{util} is not in (0, 1]"));
+        return fail(
+            format!("{at}.mac_array.utilization"),
+            format!("{util} is not in (0, 1]"),
+        );
     }
     for (i, t) in m.throughput.iter().enumerate() {
         positive(
@@ -145,13 +175,22 @@ fn check_unit(at: &str, u: &Unit, has_backing: bool) -> Check {
 
 fn check_arith(at: &str, u: &Unit) -> Check {
     let a = &u.arith;
-    for (name, e) in [("add_exponent", a.scaling.add_exponent), ("mult_exponent", a.scaling.mult_exponent)] {
+    for (name, e) in [
+        ("add_exponent", a.scaling.add_exponent),
+        ("mult_exponent", a.scaling.mult_exponent),
+    ] {
         if !e.is_finite() || e < 0.0 {
-            return fail(format!("{at}.arith.scaling.{name}"), "must be finite and >= 0");
+            return fail(
+                format!("{at}.arith.scaling.{name}"),
+                "must be finite and >= 0",
+            );
         }
     }
     if a.scaling.source.trim().is_empty() || a.scaling.rule.trim().is_empty() {
-        return fail(format!("{at}.arith.scaling"), "needs a `rule` and its `source`");
+        return fail(
+            format!("{at}.arith.scaling"),
+            "needs a `rule` and its `source`",
+        );
     }
     let tables: [(&str, &[WidthFigure]); 4] = [
         ("int_add", &a.int_add),
@@ -171,10 +210,16 @@ fn check_arith(at: &str, u: &Unit) -> Check {
         }
     }
     if a.int_add.is_empty() || a.int_mult.is_empty() {
-        return fail(format!("{at}.arith"), "int_add and int_mult need at least one width");
+        return fail(
+            format!("{at}.arith"),
+            "int_add and int_mult need at least one width",
+        );
     }
     let needs_fp = u.precisions.iter().any(|p| p.is_float())
-        || u.mac_array.throughput.iter().any(|t| t.precision.is_float());
+        || u.mac_array
+            .throughput
+            .iter()
+            .any(|t| t.precision.is_float());
     if needs_fp && (a.fp_add.is_empty() || a.fp_mult.is_empty()) {
         return fail(
             format!("{at}.arith"),
@@ -196,10 +241,16 @@ fn check_memory(at: &str, m: &Memory) -> Check {
     }
     if let Some(lb) = &m.local_buffer {
         if lb.access_bits == 0 {
-            return fail(format!("{at}.memory.local_buffer.access_bits"), "must be >= 1");
+            return fail(
+                format!("{at}.memory.local_buffer.access_bits"),
+                "must be >= 1",
+            );
         }
     }
-    positive(&format!("{at}.memory.sram.capacity_bytes"), &m.sram.capacity_bytes)?;
+    positive(
+        &format!("{at}.memory.sram.capacity_bytes"),
+        &m.sram.capacity_bytes,
+    )?;
     positive(
         &format!("{at}.memory.sram.bandwidth_bits_per_cycle"),
         &m.sram.bandwidth_bits_per_cycle,
@@ -210,7 +261,10 @@ fn check_transfers(p: &Profile) -> Check {
     for (i, t) in p.transfers.iter().enumerate() {
         for (end, name) in [("from", &t.from), ("to", &t.to)] {
             if p.unit(name).is_none() {
-                return fail(format!("transfers[{i}].{end}"), format!("no unit named `{name}`"));
+                return fail(
+                    format!("transfers[{i}].{end}"),
+                    format!("no unit named `{name}`"),
+                );
             }
         }
         positive(&format!("transfers[{i}].bandwidth_mb_s"), &t.bandwidth_mb_s)?;
@@ -220,7 +274,10 @@ fn check_transfers(p: &Profile) -> Check {
             if p.transfer(&a.name, &b.name).is_none() {
                 return fail(
                     "transfers",
-                    format!("no transfer cost between units `{}` and `{}`", a.name, b.name),
+                    format!(
+                        "no transfer cost between units `{}` and `{}`",
+                        a.name, b.name
+                    ),
                 );
             }
         }

@@ -46,7 +46,9 @@ impl Builder<'_, '_> {
         let info = self.info;
         let acts = info.activation_inputs(node);
         if info.is_free(node) {
-            let from = acts.first().and_then(|a| self.origin.get(a).copied().flatten());
+            let from = acts
+                .first()
+                .and_then(|a| self.origin.get(a).copied().flatten());
             for &o in &node.outputs {
                 self.origin.insert(o, from);
             }
@@ -206,7 +208,11 @@ impl Builder<'_, '_> {
                     info.graph.values[zi.0].konst.as_deref()
                 });
                 let axis = dq.op.attrs().int_or("axis", 1).unwrap_or(1);
-                let axis = if axis < 0 { axis + t.rank() as i64 } else { axis };
+                let axis = if axis < 0 {
+                    axis + t.rank() as i64
+                } else {
+                    axis
+                };
                 (zp, axis.max(0) as usize)
             }
             None => (None, 0),
@@ -264,14 +270,20 @@ fn fallback_macs(
 
 /// The grouped-GEMM view of a MAC layer; falls back to one product of `out` positions by a
 /// reduction of `macs / out` when the shapes do not decompose exactly.
-fn gemm_shape(op_type: &str, macs: u64, x: &[usize], w: Option<&[usize]>, out: &[usize]) -> GemmShape {
+fn gemm_shape(
+    op_type: &str,
+    macs: u64,
+    x: &[usize],
+    w: Option<&[usize]>,
+    out: &[usize],
+) -> GemmShape {
     let out_n: u64 = out.iter().product::<usize>() as u64;
     let exact = |g: GemmShape| (g.macs() == macs).then_some(g);
     let conv = w.filter(|w| w.len() >= 3 && x.len() >= 2 && op_type != "ConvTranspose");
     let shaped = match conv {
         Some(w) => {
             let (m, per_group_in) = (w[0] as u64, w[1] as u64);
-            let groups = if per_group_in > 0 { x[1] as u64 / per_group_in } else { 0 };
+            let groups = (x[1] as u64).checked_div(per_group_in).unwrap_or(0);
             (groups > 0 && m % groups == 0 && m > 0).then(|| GemmShape {
                 groups,
                 positions: out_n / m,
@@ -279,12 +291,15 @@ fn gemm_shape(op_type: &str, macs: u64, x: &[usize], w: Option<&[usize]>, out: &
                 channels: m / groups,
             })
         }
-        None => out.last().filter(|n| **n > 0 && out_n > 0).map(|&n| GemmShape {
-            groups: 1,
-            positions: out_n / n as u64,
-            reduction: macs / out_n,
-            channels: n as u64,
-        }),
+        None => out
+            .last()
+            .filter(|n| **n > 0 && out_n > 0)
+            .map(|&n| GemmShape {
+                groups: 1,
+                positions: out_n / n as u64,
+                reduction: macs / out_n,
+                channels: n as u64,
+            }),
     };
     shaped.and_then(exact).unwrap_or(GemmShape {
         groups: 1,
@@ -315,7 +330,11 @@ pub(super) fn peak_activation_bits(layers: &[LayerWorkload]) -> u64 {
         }
     }
     for (i, l) in layers.iter().enumerate() {
-        tensors.push((i, last_reader[i].unwrap_or(n.saturating_sub(1)), l.output_bits()));
+        tensors.push((
+            i,
+            last_reader[i].unwrap_or(n.saturating_sub(1)),
+            l.output_bits(),
+        ));
     }
     for (last, bits) in graph_inputs.into_values() {
         tensors.push((0, last, bits));

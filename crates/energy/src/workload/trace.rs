@@ -91,7 +91,14 @@ impl<'g> GraphInfo<'g> {
             return true;
         }
         // A bias: Add with exactly one non-constant operand.
-        op == "Add" && node.inputs.iter().flatten().filter(|v| !self.is_const(**v)).count() == 1
+        op == "Add"
+            && node
+                .inputs
+                .iter()
+                .flatten()
+                .filter(|v| !self.is_const(**v))
+                .count()
+                == 1
     }
 
     /// The node's non-constant inputs.

@@ -86,16 +86,29 @@ pub fn float_conv(cin: usize, cout: usize, k: usize, hw: usize, pad: usize) -> G
 
 /// The QDQ form of an int8 conv: `x (int8) → DQ → Conv(DQ(W int8, per-channel)) → Relu → Q → y
 /// (int8)`. Every `zero_every`-th weight is zero.
-pub fn qdq_conv(cin: usize, cout: usize, k: usize, hw: usize, pad: usize, zero_every: usize) -> Graph {
+pub fn qdq_conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    hw: usize,
+    pad: usize,
+    zero_every: usize,
+) -> Graph {
     let mut b = G::new();
     let x = b.input("x", DType::I8, &[1, cin, hw, hw]);
     let sx = b.konst("sx", Tensor::scalar(0.05f32));
     let zx = b.konst("zx", Tensor::scalar(0i8));
     let xdq = b.node("x_dq", "DequantizeLinear", Attrs::new(), &[x, sx, zx]);
     let n = cout * cin * k * k;
-    let wq: Vec<i8> = weights_f32(n, zero_every).iter().map(|v| (v * 127.0).round() as i8).collect();
+    let wq: Vec<i8> = weights_f32(n, zero_every)
+        .iter()
+        .map(|v| (v * 127.0).round() as i8)
+        .collect();
     let wq = b.konst("w_q", Tensor::from_vec(vec![cout, cin, k, k], wq).unwrap());
-    let sw = b.konst("sw", Tensor::from_vec(vec![cout], vec![0.01f32; cout]).unwrap());
+    let sw = b.konst(
+        "sw",
+        Tensor::from_vec(vec![cout], vec![0.01f32; cout]).unwrap(),
+    );
     let zw = b.konst("zw", Tensor::from_vec(vec![cout], vec![0i8; cout]).unwrap());
     let mut axis0 = Attrs::new();
     axis0.set("axis", Attr::Int(0));
