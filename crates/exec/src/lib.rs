@@ -4,7 +4,7 @@
 //! runs it any number of times. Each node's op evaluates its own reference semantics; values are
 //! freed after their last use.
 use mw_ir::infer::{infer_facts, Bindings};
-use mw_ir::{Graph, IrError, Limits, OpError};
+use mw_ir::{Graph, IrError, Limits, OpError, ValueId};
 use mw_tensor::Tensor;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,6 +56,16 @@ impl Plan {
     /// Runs the graph on `inputs` given in the order of the graph's inputs (initializer-backed
     /// inputs excluded). Returns the outputs in graph order.
     pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, ExecError> {
+        self.run_observed(inputs, &mut |_, _| {})
+    }
+
+    /// Like [`Plan::run`], and calls `observe(value, tensor)` for every graph input and every node
+    /// output as soon as it is computed (calibration and per-layer comparisons read values here).
+    pub fn run_observed(
+        &self,
+        inputs: Vec<Tensor>,
+        observe: &mut dyn FnMut(ValueId, &Tensor),
+    ) -> Result<Vec<Tensor>, ExecError> {
         let g = &self.graph;
         let mut slots: Vec<Option<Arc<Tensor>>> =
             g.values.iter().map(|v| v.konst.clone()).collect();
@@ -76,6 +86,7 @@ impl Plan {
         }
         for (&&id, t) in runtime_inputs.iter().zip(inputs) {
             self.check_input(id, &t)?;
+            observe(id, &t);
             slots[id.0] = Some(Arc::new(t));
         }
         for (i, node) in g.nodes.iter().enumerate() {
@@ -93,6 +104,7 @@ impl Plan {
                 self.limits.check(t.dtype(), t.shape()).map_err(err)?;
             }
             for (&o, t) in node.outputs.iter().zip(outs) {
+                observe(o, &t);
                 slots[o.0] = Some(Arc::new(t));
             }
             for &v in &self.frees[i] {
@@ -111,7 +123,7 @@ impl Plan {
             .collect()
     }
 
-    fn check_input(&self, id: mw_ir::ValueId, t: &Tensor) -> Result<(), ExecError> {
+    fn check_input(&self, id: ValueId, t: &Tensor) -> Result<(), ExecError> {
         let v = self.graph.value(id);
         let bad = |reason: String| ExecError::Input {
             name: v.name.clone(),

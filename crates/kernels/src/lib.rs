@@ -3,5 +3,6 @@
 //! obviously correct and never optimized; tests pit the two against each other.
 
 pub mod elementwise;
+pub mod int8;
 pub mod nn;
 pub mod shape;

@@ -165,7 +165,7 @@ fn filter_coeffs(filter: Filter, antialias: bool, ratio: f64, scale: f64) -> (i6
         (Filter::Linear, true) => {
             let scale = scale.min(1.0);
             let start = (-1.0 / scale).floor() as i64 + 1;
-            let c: Vec<f64> = (start..1 - start)
+            let c: Vec<f64> = (start..2 - start)
                 .map(|i| (1.0 - ((i as f64 - ratio) * scale).abs()).clamp(0.0, 1.0))
                 .collect();
             (start, normalized(c))
@@ -282,8 +282,16 @@ pub struct Interp {
     pub extrapolation: f64,
 }
 
+/// The order of the separable passes: shrinking axes first, then growing ones (each group in axis
+/// order), so that no intermediate holds more elements than the larger of input and output.
+pub fn pass_order(axes: &[AxisResize]) -> Vec<usize> {
+    let (shrink, grow): (Vec<usize>, Vec<usize>) =
+        (0..axes.len()).partition(|&k| axes[k].out_len <= axes[k].in_len);
+    shrink.into_iter().chain(grow).collect()
+}
+
 /// Resizes every axis of `x` (one [`AxisResize`] per axis) with an interpolating filter, one
-/// separable pass per axis in axis order; identity axes are skipped.
+/// separable pass per non-identity axis in [`pass_order`].
 pub fn resize_interp(
     x: &[f64],
     axes: &[AxisResize],
@@ -292,7 +300,8 @@ pub fn resize_interp(
     let mut shape: Vec<usize> = axes.iter().map(|a| a.in_len).collect();
     check_len(x.len(), &shape)?;
     let mut cur = x.to_vec();
-    for (k, axis) in axes.iter().enumerate() {
+    for k in pass_order(axes) {
+        let axis = &axes[k];
         check_axis(axis)?;
         if axis.is_identity() {
             continue;
@@ -438,6 +447,57 @@ mod tests {
                 assert!((s - 1.0).abs() < 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn antialias_downsample_matches_onnx_reference() {
+        // Values of onnx.reference.ops.op_resize._interpolate_nd (half_pixel).
+        let aa = |x: &[f64], out: usize, filter| {
+            let interp = Interp {
+                filter,
+                antialias: true,
+                ..linear(CoordMode::HalfPixel)
+            };
+            let a = axis(x.len(), out, out as f64 / x.len() as f64);
+            resize_interp(x, &[a], &interp).unwrap()
+        };
+        let ramp7: Vec<f64> = (1..=7).map(f64::from).collect();
+        let out = aa(&ramp7, 3, Filter::Linear);
+        assert!(close(&out, &[1.75, 4.0, 6.25]), "{out:?}");
+        let out = aa(&ramp7, 3, Filter::Cubic(-0.5));
+        assert!(close(&out, &[5.0 / 3.0, 4.0, 19.0 / 3.0]), "{out:?}");
+        let out = aa(&[1.0, 2.0, 3.0, 4.0], 3, Filter::Linear);
+        assert!(close(&out, &[14.0 / 11.0, 2.5, 41.0 / 11.0]), "{out:?}");
+        // Upsampling: antialias changes nothing.
+        let plain = resize_interp(
+            &[1.0, 3.0],
+            &[axis(2, 5, 2.5)],
+            &linear(CoordMode::HalfPixel),
+        );
+        assert_eq!(aa(&[1.0, 3.0], 5, Filter::Linear), plain.unwrap());
+    }
+
+    #[test]
+    fn shrinking_passes_run_first() {
+        let axes = [axis(10, 1000, 100.0), axis(1000, 10, 0.01), axis(5, 5, 1.0)];
+        assert_eq!(pass_order(&axes), [1, 2, 0]);
+        // The order changes nothing but rounding.
+        let x: Vec<f64> = (0..6).map(f64::from).collect();
+        let two = [axis(2, 4, 2.0), axis(3, 2, 2.0 / 3.0)];
+        let out = resize_interp(&x, &two, &linear(CoordMode::HalfPixel)).unwrap();
+        let rows = resize_interp(
+            &x,
+            &[axis(2, 4, 2.0), axis(3, 3, 1.0)],
+            &linear(CoordMode::HalfPixel),
+        )
+        .unwrap();
+        let expect = resize_interp(
+            &rows,
+            &[axis(4, 4, 1.0), axis(3, 2, 2.0 / 3.0)],
+            &linear(CoordMode::HalfPixel),
+        )
+        .unwrap();
+        assert!(close(&out, &expect), "{out:?} vs {expect:?}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Resize (opset ≥ 11): nearest, linear (N-linear) and cubic interpolation, with every
 //! `coordinate_transformation_mode` and `nearest_mode`, `scales` or `sizes`, and from opset 18
 //! `axes`, `antialias` and `keep_aspect_ratio_policy`. Semantics follow the ONNX reference
-//! implementation (see `mw_kernels::shape::resize`). Interpolation of integer tensors rounds half
-//! to even and saturates.
+//! implementation (see `mw_kernels::shape::resize`). Interpolated values of integer tensors are
+//! truncated toward zero (saturating), as ONNX Runtime casts them.
 use super::{attr_err, guard, kernel_err, normalize_axes, value_of, Known};
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
@@ -134,8 +134,13 @@ fn dim_of(v: f64) -> Result<usize, OpError> {
 }
 
 impl Resize {
-    /// One [`AxisResize`] per input axis.
-    fn plan<K: Known>(&self, inputs: &[Option<&K>]) -> Result<Vec<AxisResize>, OpError> {
+    /// One [`AxisResize`] per input axis. The region of interest (which does not change the
+    /// output shape) is read only `with_roi`, so that inference does not need it constant.
+    fn plan<K: Known>(
+        &self,
+        inputs: &[Option<&K>],
+        with_roi: bool,
+    ) -> Result<Vec<AxisResize>, OpError> {
         let x = required(inputs, 0)?;
         let shape = x.dims();
         let rank = shape.len();
@@ -186,7 +191,7 @@ impl Resize {
                 ))
             }
         }
-        if self.coord == CoordMode::TfCropAndResize {
+        if with_roi && self.coord == CoordMode::TfCropAndResize {
             let roi = match given(inputs, 1) {
                 Some(_) => floats(inputs, 1)?,
                 None => return Err(OpError::MissingInput(1)),
@@ -272,12 +277,8 @@ impl Resize {
         }
         let xf: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
         let out = resize_interp(&xf, plan, &self.interp()).map_err(kernel_err)?;
-        let round = !T::DTYPE.is_float();
-        Ok(T::wrap(
-            out.into_iter()
-                .map(|v| T::from_f64(if round { v.round_ties_even() } else { v }))
-                .collect(),
-        ))
+        // `from_f64` truncates toward zero and saturates for integer types.
+        Ok(T::wrap(out.into_iter().map(T::from_f64).collect()))
     }
 }
 
@@ -326,13 +327,13 @@ impl Op for Resize {
         a
     }
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let plan = self.plan(inputs)?;
+        let plan = self.plan(inputs, false)?;
         let shape = plan.iter().map(|p| p.out_len).collect();
         Ok(vec![Fact::new(required(inputs, 0)?.dtype, shape)])
     }
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = required(inputs, 0)?;
-        let plan = self.plan(inputs)?;
+        let plan = self.plan(inputs, true)?;
         let data = dispatch_data!(x.data(), v => self.run_typed(v, &plan))?;
         Ok(vec![Tensor::new(
             plan.iter().map(|p| p.out_len).collect(),
@@ -446,15 +447,18 @@ mod tests {
     }
 
     #[test]
-    fn integer_interpolation_rounds_half_to_even() {
+    fn integer_interpolation_truncates_like_onnxruntime() {
         let x = t(&[2], vec![1u8, 2]);
         let op = build(&[
             ("mode", "linear"),
             ("coordinate_transformation_mode", "align_corners"),
         ]);
         let out = run(&op, &[Some(&x), None, None, Some(&i64s(&[3]))]);
-        // 1, 1.5 → 2, 2.
-        assert_eq!(out[0].as_slice::<u8>().unwrap(), &[1, 2, 2]);
+        // 1, 1.5, 2 → 1, 1, 2.
+        assert_eq!(out[0].as_slice::<u8>().unwrap(), &[1, 1, 2]);
+        let x = t(&[2], vec![-1i8, -2]);
+        let out = run(&op, &[Some(&x), None, None, Some(&i64s(&[3]))]);
+        assert_eq!(out[0].as_slice::<i8>().unwrap(), &[-1, -1, -2]);
         let b = t(&[2], vec![true, false]);
         assert!(op.eval(&[Some(&b), None, None, Some(&i64s(&[3]))]).is_err());
     }

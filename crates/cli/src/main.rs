@@ -1,0 +1,153 @@
+//! The `milliwatt` command line: arguments → validated configuration → library call → report.
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use milliwatt::{eval, inspect, run, size::parse_bytes};
+use mw_ir::Limits;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "milliwatt",
+    version,
+    about = "Shrink neural networks to a milliwatt budget and prove what it costs"
+)]
+struct Cli {
+    /// Largest tensor a model or input may declare (e.g. 512MiB, 2GiB).
+    #[arg(long, global = true, default_value = "1GiB", value_parser = parse_bytes)]
+    memory_cap: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Per-layer table: op, shapes, parameters, MACs, weight bytes; totals.
+    Inspect {
+        model: PathBuf,
+        /// Print JSON (an object with `layers` and `totals`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a model on .npy inputs.
+    Run {
+        model: PathBuf,
+        /// One .npy per model input, in the model's input order.
+        #[arg(long = "input", required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where to write the first output as .npy (written atomically).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Top-1 accuracy, per-class accuracy and confusion matrix on a dataset.
+    Eval {
+        model: PathBuf,
+        /// `speech-commands:DIR` or `fashion-mnist:DIR`.
+        #[arg(long)]
+        dataset: String,
+        /// Speaker-disjoint split of Speech Commands: all, calibration or eval.
+        #[arg(long, default_value = "all")]
+        split: String,
+        /// Clips per inference batch.
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Print one JSON object (`top1`, `correct`, `total`, `split`, ...).
+        #[arg(long)]
+        json: bool,
+        /// Also write the JSON report to this file (atomically).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    let limits = Limits {
+        max_tensor_bytes: cli.memory_cap,
+    };
+    match cli.command {
+        Command::Inspect { model, json } => {
+            let report = inspect::inspect_file(&model, &limits)?;
+            if json {
+                emit(&serde_json::to_string_pretty(&report)?);
+            } else {
+                emit(&report.table());
+            }
+        }
+        Command::Run {
+            model,
+            inputs,
+            output,
+            json,
+        } => {
+            let summary = run::run_file(&model, &inputs, output.as_deref(), &limits)?;
+            if json {
+                emit(&serde_json::to_string_pretty(&summary)?);
+            } else {
+                emit(&summary.text());
+            }
+        }
+        Command::Eval {
+            model,
+            dataset,
+            split,
+            batch,
+            json,
+            report,
+        } => {
+            let options = eval::EvalOptions {
+                dataset: dataset.parse()?,
+                split: split.parse()?,
+                batch: batch.max(1),
+                progress: true,
+            };
+            let result = eval::eval_file(&model, &options, &limits)?;
+            if let Some(path) = report {
+                milliwatt::output::write_atomic(
+                    &path,
+                    serde_json::to_string_pretty(&result)?.as_bytes(),
+                )?;
+            }
+            if json {
+                emit(&serde_json::to_string_pretty(&result)?);
+            } else {
+                emit(&result.text());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a report to stdout; a closed pipe (`milliwatt ... | head`) ends the program quietly.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let result = out
+        .write_all(text.as_bytes())
+        .and_then(|_| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .and_then(|_| out.flush());
+    if let Err(e) = result {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
+}
