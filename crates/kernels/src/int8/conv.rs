@@ -14,7 +14,7 @@
 
 mod depthwise;
 
-use super::gemm::{run_packed, Isa, PackedActs, PackedWeights};
+use super::gemm::{run_packed, widen_row, Isa, PackedActs, PackedWeights};
 use super::requant::OutputStage;
 use super::{check_len, check_zero_point, checked_product, Int8Error, QInput, QuantElem};
 
@@ -253,12 +253,12 @@ impl ConvPlan {
                 let n = oh * ow;
                 let plane = p.in_hw[0] * p.in_hw[1];
                 let mut acts = PackedActs::zeros(d.k, n)?;
-                let mut row = vec![0i16; n];
+                let mut rows = vec![0i16; 2 * n];
                 for b in 0..p.batch {
                     for (g, pw) in packed.iter().enumerate() {
                         let c0 = b * p.in_channels + g * d.cg;
                         let xg = &x.data[c0 * plane..(c0 + d.cg) * plane];
-                        im2col(p, &d, xg, x.zero_point, &mut row, &mut acts);
+                        im2col(p, &d, xg, x.zero_point, &mut rows, &mut acts);
                         let oc0 = g * d.ocg;
                         let o0 = (b * p.out_channels + oc0) * n;
                         let bias_g = bias.map(|bv| &bv[oc0..oc0 + d.ocg]);
@@ -292,43 +292,59 @@ pub fn conv2d<T: QuantElem, U: QuantElem>(
 }
 
 /// Writes one group's im2col matrix `[cg·KH·KW × OH·OW]` (zero point subtracted, padding 0) into
-/// `acts`. `xg` holds the group's `cg` input planes; `row` is scratch of `OH·OW`.
+/// `acts`, two rows at a time. `xg` holds the group's `cg` input planes; `rows` is scratch of
+/// `2·OH·OW`.
 fn im2col<T: QuantElem>(
     p: &Conv2dParams,
     d: &ConvDims,
     xg: &[T],
     zx: i32,
-    row: &mut [i16],
+    rows: &mut [i16],
     acts: &mut PackedActs,
+) {
+    let n = d.out_hw[0] * d.out_hw[1];
+    let (r0, r1) = rows.split_at_mut(n);
+    for j in 0..d.k.div_ceil(2) {
+        im2col_row(p, d, xg, zx, 2 * j, r0);
+        if 2 * j + 1 < d.k {
+            im2col_row(p, d, xg, zx, 2 * j + 1, r1);
+        } else {
+            r1.fill(0);
+        }
+        acts.write_pair(j, r0, r1);
+    }
+}
+
+/// Row `kk = (ci·KH + kh)·KW + kw` of the im2col matrix.
+fn im2col_row<T: QuantElem>(
+    p: &Conv2dParams,
+    d: &ConvDims,
+    xg: &[T],
+    zx: i32,
+    kk: usize,
+    row: &mut [i16],
 ) {
     let [h, w] = p.in_hw;
     let [oh_n, ow_n] = d.out_hw;
     let [kh_n, kw_n] = p.kernel;
-    let pointwise = kh_n == 1 && kw_n == 1 && p.stride == [1, 1] && p.pads == [0; 4];
-    for ci in 0..d.cg {
-        let plane = &xg[ci * h * w..(ci + 1) * h * w];
-        if pointwise {
-            acts.write_row(ci, |col| (plane[col].to_i32() - zx) as i16);
-            continue;
-        }
-        for kh in 0..kh_n {
-            let off_h = (kh * p.dilation[0]) as isize - p.pads[0] as isize;
-            let rows = super::tap_range(off_h, p.stride[0], h, oh_n);
-            for kw in 0..kw_n {
-                let off_w = (kw * p.dilation[1]) as isize - p.pads[1] as isize;
-                let cols = super::tap_range(off_w, p.stride[1], w, ow_n);
-                row.fill(0);
-                for oh in rows.clone() {
-                    let ih = ((oh * p.stride[0]) as isize + off_h) as usize;
-                    let src = &plane[ih * w..(ih + 1) * w];
-                    let dst = &mut row[oh * ow_n..(oh + 1) * ow_n];
-                    for ow in cols.clone() {
-                        let iw = ((ow * p.stride[1]) as isize + off_w) as usize;
-                        dst[ow] = (src[iw].to_i32() - zx) as i16;
-                    }
-                }
-                acts.write_row((ci * kh_n + kh) * kw_n + kw, |col| row[col]);
-            }
+    let (ci, kh, kw) = (kk / (kh_n * kw_n), kk / kw_n % kh_n, kk % kw_n);
+    let plane = &xg[ci * h * w..(ci + 1) * h * w];
+    if kh_n == 1 && kw_n == 1 && p.stride == [1, 1] && p.pads == [0; 4] {
+        widen_row(plane, zx, row);
+        return;
+    }
+    let off_h = (kh * p.dilation[0]) as isize - p.pads[0] as isize;
+    let off_w = (kw * p.dilation[1]) as isize - p.pads[1] as isize;
+    let rows = super::tap_range(off_h, p.stride[0], h, oh_n);
+    let cols = super::tap_range(off_w, p.stride[1], w, ow_n);
+    row.fill(0);
+    for oh in rows {
+        let ih = ((oh * p.stride[0]) as isize + off_h) as usize;
+        let src = &plane[ih * w..(ih + 1) * w];
+        let dst = &mut row[oh * ow_n..(oh + 1) * ow_n];
+        for ow in cols.clone() {
+            let iw = ((ow * p.stride[1]) as isize + off_w) as usize;
+            dst[ow] = (src[iw].to_i32() - zx) as i16;
         }
     }
 }

@@ -16,8 +16,8 @@ mod kernel;
 mod pack;
 
 pub(crate) use kernel::Isa;
-pub(crate) use pack::PackedActs;
 pub use pack::PackedWeights;
+pub(crate) use pack::{widen_row, PackedActs};
 
 use super::requant::OutputStage;
 use super::{check_len, check_zero_point, checked_product, Int8Error, QuantElem};
@@ -120,18 +120,28 @@ pub(crate) fn run_packed<U: QuantElem>(
 ) {
     let (m, n, kp2) = (w.m(), acts.n(), w.kp2());
     debug_assert_eq!(out.len(), m * n);
-    for cp in 0..n.div_ceil(NR) {
-        let b = acts.panel(cp);
-        let (col0, cols) = (cp * NR, NR.min(n - cp * NR));
-        for rp in 0..m.div_ceil(MR) {
-            let tile = kernel::run(isa, kp2, w.panel(rp), b);
-            let (row0, rows) = (rp * MR, MR.min(m - rp * MR));
-            for (r, acc_row) in tile.iter().enumerate().take(rows) {
-                let row = row0 + r;
-                let bias_v = bias.map_or(0, |b| b[row]);
-                let dst = &mut out[row * n + col0..row * n + col0 + cols];
-                stage.requantize_row(&acc_row[..cols], bias_v, channel0 + row, dst);
+    // One row panel at a time: tiles into `acc` ([MR × n]), then whole rows through the output
+    // stage.
+    let mut acc = vec![0i32; MR * n];
+    for rp in 0..m.div_ceil(MR) {
+        let a = w.panel(rp);
+        for cp in 0..n.div_ceil(NR) {
+            let tile = kernel::run(isa, kp2, a, acts.panel(cp));
+            let (col0, cols) = (cp * NR, NR.min(n - cp * NR));
+            for (r, t) in tile.iter().enumerate() {
+                acc[r * n + col0..r * n + col0 + cols].copy_from_slice(&t[..cols]);
             }
+        }
+        let (row0, rows) = (rp * MR, MR.min(m - rp * MR));
+        for r in 0..rows {
+            let row = row0 + r;
+            let bias_v = bias.map_or(0, |b| b[row]);
+            stage.requantize_row(
+                &acc[r * n..(r + 1) * n],
+                bias_v,
+                channel0 + row,
+                &mut out[row * n..(row + 1) * n],
+            );
         }
     }
 }

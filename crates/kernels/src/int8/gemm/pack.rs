@@ -94,24 +94,49 @@ impl PackedActs {
         zero_point: i32,
     ) -> Result<Self, Int8Error> {
         let mut p = Self::zeros(k, n)?;
-        for kk in 0..k {
-            let row = &x[kk * n..(kk + 1) * n];
-            p.write_row(kk, |col| (row[col].to_i32() - zero_point) as i16);
+        let mut rows = vec![0i16; 2 * n];
+        let (r0, r1) = rows.split_at_mut(n);
+        for j in 0..p.kp2 {
+            widen_row(&x[2 * j * n..(2 * j + 1) * n], zero_point, r0);
+            if 2 * j + 1 < k {
+                widen_row(&x[(2 * j + 1) * n..(2 * j + 2) * n], zero_point, r1);
+            } else {
+                r1.fill(0);
+            }
+            p.write_pair(j, r0, r1);
         }
         Ok(p)
     }
 
-    /// Sets row `kk` to `f(col)` for every column.
-    #[inline]
-    pub(crate) fn write_row(&mut self, kk: usize, mut f: impl FnMut(usize) -> i16) {
+    /// Sets rows `2j` and `2j + 1` to `r0` and `r1` (each of length `n`).
+    pub(crate) fn write_pair(&mut self, j: usize, r0: &[i16], r1: &[i16]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected.
+            return unsafe { self.write_pair_avx2(j, r0, r1) };
+        }
+        self.write_pair_body(j, r0, r1)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn write_pair_avx2(&mut self, j: usize, r0: &[i16], r1: &[i16]) {
+        self.write_pair_body(j, r0, r1)
+    }
+
+    #[inline(always)]
+    fn write_pair_body(&mut self, j: usize, r0: &[i16], r1: &[i16]) {
         let panel_len = self.kp2 * 2 * NR;
-        let base = (kk / 2) * 2 * NR + kk % 2;
-        for (pi, panel) in self.data.chunks_exact_mut(panel_len).enumerate() {
-            let col0 = pi * NR;
-            let cols = NR.min(self.n - col0);
-            let dst = &mut panel[base..];
-            for c in 0..cols {
-                dst[2 * c] = f(col0 + c);
+        let base = j * 2 * NR;
+        for ((panel, a), b) in self
+            .data
+            .chunks_exact_mut(panel_len)
+            .zip(r0.chunks(NR))
+            .zip(r1.chunks(NR))
+        {
+            for ((d, &x0), &x1) in panel[base..base + 2 * NR].chunks_exact_mut(2).zip(a).zip(b) {
+                d[0] = x0;
+                d[1] = x1;
             }
         }
     }
@@ -124,5 +149,13 @@ impl PackedActs {
     pub(crate) fn panel(&self, p: usize) -> &[i16] {
         let len = self.kp2 * 2 * NR;
         &self.data[p * len..(p + 1) * len]
+    }
+}
+
+/// `dst[i] = src[i] − zero_point` as `i16` (in `[-255, 255]` for 8-bit values and zero points).
+#[inline]
+pub(crate) fn widen_row<T: QuantElem>(src: &[T], zero_point: i32, dst: &mut [i16]) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = (v.to_i32() - zero_point) as i16;
     }
 }
