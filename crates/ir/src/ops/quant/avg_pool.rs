@@ -10,8 +10,8 @@
 //! the scales are equal, else `s · x_scale / (y_scale · count)` by a fixed-point multiplier per
 //! count (`mw_kernels::int8::pool`).
 use super::common::{
-    bad_q8, check_q8, check_scalar, dispatch_q8_pair, int8_error, scale_of, zero_point_of,
-    Cache, Clamp,
+    bad_q8, check_q8, check_scalar, dispatch_q8_pair, int8_error, scale_of, zero_point_of, Cache,
+    Clamp,
 };
 use super::qlinear_conv::{output_dtype, shape_key};
 use crate::op::{optional, required};
@@ -43,9 +43,7 @@ pub fn build_mw_qavg_pool(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn Op>,
         });
     }
     if attrs.int_or("ceil_mode", 0)? != 0 {
-        return Err(OpError::Unsupported(
-            "MwQAvgPool with ceil_mode = 1".into(),
-        ));
+        return Err(OpError::Unsupported("MwQAvgPool with ceil_mode = 1".into()));
     }
     Ok(Box::new(QAvgPool::new(
         Some(window),
@@ -55,7 +53,11 @@ pub fn build_mw_qavg_pool(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn Op>,
 }
 
 pub fn build_mw_qglobal_avg_pool(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
-    Ok(Box::new(QAvgPool::new(None, false, Clamp::from_attrs(attrs)?)))
+    Ok(Box::new(QAvgPool::new(
+        None,
+        false,
+        Clamp::from_attrs(attrs)?,
+    )))
 }
 
 impl QAvgPool {

@@ -6,6 +6,7 @@
 //! cached per op (keyed by the parameter inputs' contents), so evaluation after the first call is
 //! integer-only.
 use crate::{Attr, Attrs, Fact, OpError};
+use mw_kernels::int8::requant::QuantizedMultiplier;
 use mw_kernels::int8::{Int8Error, QuantElem};
 use mw_tensor::{DType, Tensor};
 use std::sync::{Arc, Mutex};
@@ -130,6 +131,33 @@ pub(crate) fn zero_point_of(t: Option<&Tensor>, index: usize, want: DType) -> Re
     }
 }
 
+/// Smallest real multiplier given the single-rounding form in [`multiplier`].
+const SINGLE_ROUNDING_MIN: f64 = 1.0 / 2048.0;
+
+/// The fixed-point form of a real multiplier `m ≥ 0`, chosen so that the project's one rounding
+/// function (`mw_kernels::int8::requant::multiply_by_quantized_multiplier`) rounds **once**:
+///
+/// * `2^-11 ≤ m < 1`: `m0 = round(m · 2^31)` with exponent 0, an unnormalized Q0.31 mantissa of at
+///   least 20 bits. With no right shift, the rounding function is its first step alone,
+///   `round(x · m0 / 2^31)` with ties toward +∞: `x · m` rounded once, as ONNX Runtime and the
+///   exact result round (but for exact ties). TFLite's normalized form (`m0 ∈ [2^30, 2^31)` and a
+///   right shift `n`) rounds twice and lands one step off on about `2^-(n+1)` of the values; the
+///   error of the unnormalized mantissa, at most `|x| · 2^-32`, is smaller for these `m`.
+/// * `m ≥ 1`: the normalized form; its left shift is exact, so it also rounds once.
+/// * `m < 2^-11`: the normalized form (an unnormalized mantissa would keep fewer than 20 bits).
+pub(crate) fn multiplier(m: f64) -> Result<QuantizedMultiplier, OpError> {
+    if (SINGLE_ROUNDING_MIN..1.0).contains(&m) {
+        let m0 = (m * 2_147_483_648.0).round();
+        if m0 < 2_147_483_648.0 {
+            return Ok(QuantizedMultiplier {
+                m0: m0 as i32,
+                shift: 0,
+            });
+        }
+    }
+    QuantizedMultiplier::from_real(m).map_err(int8_error)
+}
+
 /// A kernel's refusal, as an op error.
 pub(crate) fn int8_error(e: Int8Error) -> OpError {
     match e {
@@ -180,8 +208,12 @@ impl Clamp {
 
     /// The bounds within `T`'s range; an error when they leave no value.
     pub(crate) fn range<T: QuantElem>(&self) -> Result<(i32, i32), OpError> {
-        let lo = self.qmin.map_or(T::MIN, |v| v.clamp(T::MIN.into(), T::MAX.into()) as i32);
-        let hi = self.qmax.map_or(T::MAX, |v| v.clamp(T::MIN.into(), T::MAX.into()) as i32);
+        let lo = self
+            .qmin
+            .map_or(T::MIN, |v| v.clamp(T::MIN.into(), T::MAX.into()) as i32);
+        let hi = self
+            .qmax
+            .map_or(T::MAX, |v| v.clamp(T::MIN.into(), T::MAX.into()) as i32);
         if lo > hi {
             return Err(OpError::Attribute {
                 name: "qmin".into(),
@@ -207,8 +239,11 @@ impl Clamp {
 /// Parameters derived from an op's parameter inputs on first use, reused while those inputs keep
 /// the same contents (compared exactly).
 pub(crate) struct Cache<P> {
-    slot: Mutex<Option<(Vec<Option<Tensor>>, Arc<P>)>>,
+    slot: Mutex<Option<Entry<P>>>,
 }
+
+/// The parameter inputs a cache entry was derived from, and what was derived.
+type Entry<P> = (Vec<Option<Tensor>>, Arc<P>);
 
 impl<P> Default for Cache<P> {
     fn default() -> Self {
@@ -335,8 +370,35 @@ mod tests {
             qmax: None,
         };
         assert!(empty.range::<u8>().is_ok());
-        assert!(Clamp::from_attrs(&Clamp { qmin: Some(5), qmax: Some(4) }.write(Attrs::new()))
-            .is_err());
+        assert!(Clamp::from_attrs(
+            &Clamp {
+                qmin: Some(5),
+                qmax: Some(4)
+            }
+            .write(Attrs::new())
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn multipliers_round_once() {
+        use mw_kernels::int8::requant::multiply_by_quantized_multiplier as mbqm;
+        // 0.3 with TFLite's normalized form rounds 45 · 0.3 = 13.5 → 14 but 15 · 0.3 = 4.5 → 5
+        // after a first rounding; check against exact rounding of x · m0 / 2^31 over a range.
+        for m in [0.3f64, 0.0123, 1.0 / 2048.0, 0.999_999_999, 1.0, 3.7] {
+            let q = multiplier(m).unwrap();
+            assert!((q.to_real() - m).abs() <= m * 1e-6, "{m}: {q:?}");
+            for x in -5000i32..5000 {
+                let exact = f64::from(x) * q.to_real();
+                let got = mbqm(x, q);
+                assert_eq!(got, (exact + 0.5).floor() as i32, "{m} · {x}");
+            }
+        }
+        assert_eq!(
+            multiplier(1e-4).unwrap(),
+            QuantizedMultiplier::from_real(1e-4).unwrap()
+        );
+        assert!(multiplier(-1.0).is_err());
     }
 
     #[test]
@@ -361,7 +423,10 @@ mod tests {
         assert!(scale_of(&Tensor::scalar(0.0f32), 1).is_err());
         assert!(scale_of(&Tensor::scalar(f32::NAN), 1).is_err());
         assert!(scale_of(&Tensor::scalar(1i8), 1).is_err());
-        assert_eq!(zero_point_of(Some(&Tensor::scalar(-3i8)), 2, DType::I8).unwrap(), -3);
+        assert_eq!(
+            zero_point_of(Some(&Tensor::scalar(-3i8)), 2, DType::I8).unwrap(),
+            -3
+        );
         assert!(zero_point_of(Some(&Tensor::scalar(3u8)), 2, DType::I8).is_err());
         assert_eq!(zero_point_of(None, 2, DType::I8).unwrap(), 0);
     }

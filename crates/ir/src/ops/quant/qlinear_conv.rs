@@ -14,13 +14,13 @@
 //! do); the multipliers are derived on first use and cached.
 use super::common::{
     check_per_channel, check_q8, check_scalar, constant_params, dispatch_q8_pair, int8_error,
-    scale_of, scales_of, zero_point_of, zero_points_of, Cache, Clamp,
+    multiplier, scale_of, scales_of, zero_point_of, zero_points_of, Cache, Clamp,
 };
 use crate::op::{optional, required};
 use crate::ops::nn::Window;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::int8::conv::{Conv2dParams, ConvPlan};
-use mw_kernels::int8::requant::{Multipliers, OutputStage, QuantizedMultiplier};
+use mw_kernels::int8::requant::{Multipliers, OutputStage};
 use mw_kernels::int8::{QInput, QuantElem};
 use mw_tensor::{DType, Element, Tensor};
 
@@ -86,7 +86,11 @@ impl QLinearConv {
     }
 
     /// The kernel geometry for `x` and `w` shapes, and the output shape.
-    pub fn geometry(&self, x: &[usize], w: &[usize]) -> Result<(Conv2dParams, Vec<usize>), OpError> {
+    pub fn geometry(
+        &self,
+        x: &[usize],
+        w: &[usize],
+    ) -> Result<(Conv2dParams, Vec<usize>), OpError> {
         if !(3..=4).contains(&x.len()) || w.len() != x.len() {
             return Err(OpError::Shape(format!(
                 "QLinearConv needs X of rank 3 or 4 and W of the same rank, got {x:?} and {w:?}"
@@ -232,16 +236,16 @@ pub(crate) fn output_stage<U: QuantElem>(
     }
     let multipliers = w_scale
         .iter()
-        .map(|&ws| {
-            QuantizedMultiplier::from_real(
-                f64::from(x_scale) * f64::from(ws) / f64::from(y_scale),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(int8_error)?;
+        .map(|&ws| multiplier(f64::from(x_scale) * f64::from(ws) / f64::from(y_scale)))
+        .collect::<Result<Vec<_>, _>>()?;
     let (qmin, qmax) = clamp.range::<U>()?;
-    OutputStage::new::<U>(Multipliers::FixedPoint(multipliers), y_zero_point, qmin, qmax)
-        .map_err(int8_error)
+    OutputStage::new::<U>(
+        Multipliers::FixedPoint(multipliers),
+        y_zero_point,
+        qmin,
+        qmax,
+    )
+    .map_err(int8_error)
 }
 
 /// The output dtype: `y_zero_point`'s, else the input's.

@@ -12,8 +12,7 @@
 //! with the same output stage. Derived parameters are cached on first use.
 use super::common::{
     bad_q8, check_dtype, check_per_channel, check_q8, check_scalar, constant_params,
-    dispatch_q8_pair, int8_error, scale_of, scales_of, zero_point_of, zero_points_of, Cache,
-    Clamp,
+    dispatch_q8_pair, int8_error, scale_of, scales_of, zero_point_of, zero_points_of, Cache, Clamp,
 };
 use super::qlinear_conv::{output_dtype, output_stage, weights_i8};
 use crate::op::{optional, required};
@@ -52,7 +51,10 @@ pub fn build_qlinear_matmul(_attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn O
 }
 
 pub fn build_mw_qgemm(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
-    Ok(Box::new(QLinearMatMul::new(true, Clamp::from_attrs(attrs)?)))
+    Ok(Box::new(QLinearMatMul::new(
+        true,
+        Clamp::from_attrs(attrs)?,
+    )))
 }
 
 /// `(rows, K, N)` and the output shape of `a [..., M, K] · b [K, N]`.
@@ -125,7 +127,11 @@ impl QLinearMatMul {
                     v.iter()
                         .enumerate()
                         .map(|(i, &q)| {
-                            let zp = if b_zp.len() == 1 { b_zp[0] } else { b_zp[i / per] };
+                            let zp = if b_zp.len() == 1 {
+                                b_zp[0]
+                            } else {
+                                b_zp[i / per]
+                            };
                             (q - i64::from(zp)) as i32
                         })
                         .collect(),
@@ -179,8 +185,7 @@ impl QLinearMatMul {
                     for c in 0..n {
                         let mut acc = p.bias.as_ref().map_or(0, |b| b[c]);
                         for (&x, &wv) in row.iter().zip(&w[c * k..(c + 1) * k]) {
-                            acc = acc
-                                .wrapping_add((x.to_i32() - p.a_zero_point).wrapping_mul(wv));
+                            acc = acc.wrapping_add((x.to_i32() - p.a_zero_point).wrapping_mul(wv));
                         }
                         out[r * n + c] = p.stage.requantize_to(acc, c);
                     }
@@ -274,7 +279,10 @@ mod tests {
     fn onnx_documentation_example() {
         let op = build("QLinearMatMul", &Attrs::new(), 13, 8);
         let a = t(&[2, 4], vec![208u8, 236, 0, 238, 3, 214, 255, 29]);
-        let b = t(&[4, 3], vec![152u8, 51, 244, 60, 26, 255, 0, 127, 246, 127, 254, 247]);
+        let b = t(
+            &[4, 3],
+            vec![152u8, 51, 244, 60, 26, 255, 0, 127, 246, 127, 254, 247],
+        );
         let inputs = [
             Some(a),
             Some(s(0.0066)),

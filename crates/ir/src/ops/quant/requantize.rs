@@ -9,13 +9,13 @@
 //! fixed-point multiplier and `mbqm` the project's one rounding function; with equal scales
 //! `y = clamp(x − x_zp + y_zp)` exactly. The 256 possible results are tabulated on first use.
 use super::common::{
-    bad_q8, check_q8, check_scalar, dispatch_q8_pair, int8_error, scale_of, zero_point_of, Cache,
+    bad_q8, check_q8, check_scalar, dispatch_q8_pair, multiplier, scale_of, zero_point_of, Cache,
     Clamp,
 };
 use super::qlinear_conv::output_dtype;
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attrs, BuildCtx, Cost, Fact, Op, OpError};
-use mw_kernels::int8::requant::{multiply_by_quantized_multiplier, QuantizedMultiplier};
+use mw_kernels::int8::requant::multiply_by_quantized_multiplier;
 use mw_kernels::int8::QuantElem;
 use mw_tensor::{DType, Element, Tensor};
 
@@ -50,10 +50,7 @@ impl QRequantize {
         let m = if x_scale == y_scale {
             None
         } else {
-            Some(
-                QuantizedMultiplier::from_real(f64::from(x_scale) / f64::from(y_scale))
-                    .map_err(int8_error)?,
-            )
+            Some(multiplier(f64::from(x_scale) / f64::from(y_scale))?)
         };
         Ok((T::MIN..=T::MAX)
             .map(|v| {
@@ -99,7 +96,10 @@ impl Op for QRequantize {
         if let Some(z) = y_zp {
             check_q8(z.dtype, 4)?;
         }
-        Ok(vec![Fact::new(output_dtype(y_zp, x.dtype), x.shape.clone())])
+        Ok(vec![Fact::new(
+            output_dtype(y_zp, x.dtype),
+            x.shape.clone(),
+        )])
     }
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = required(inputs, 0)?;

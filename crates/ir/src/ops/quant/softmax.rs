@@ -102,7 +102,10 @@ impl Op for QSoftmax {
         if let Some(z) = y_zp {
             check_q8(z.dtype, 4)?;
         }
-        Ok(vec![Fact::new(output_dtype(y_zp, x.dtype), x.shape.clone())])
+        Ok(vec![Fact::new(
+            output_dtype(y_zp, x.dtype),
+            x.shape.clone(),
+        )])
     }
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = required(inputs, 0)?;
@@ -148,11 +151,27 @@ mod tests {
 
     #[test]
     fn axis_selects_the_row_length() {
-        let op = build("MwQSoftmax", &Attrs::new().with("axis", Attr::Int(0)), 13, 5);
-        let inputs = [t(&[2], vec![5u8, 5]), s(1.0), z(0u8), s(1.0 / 256.0), z(0u8)];
+        let op = build(
+            "MwQSoftmax",
+            &Attrs::new().with("axis", Attr::Int(0)),
+            13,
+            5,
+        );
+        let inputs = [
+            t(&[2], vec![5u8, 5]),
+            s(1.0),
+            z(0u8),
+            s(1.0 / 256.0),
+            z(0u8),
+        ];
         let y = run(op.as_ref(), &inputs.clone().map(Some)).unwrap();
         assert_eq!(y.as_slice::<u8>().unwrap(), &[128, 128]);
-        let bad = build("MwQSoftmax", &Attrs::new().with("axis", Attr::Int(3)), 13, 5);
+        let bad = build(
+            "MwQSoftmax",
+            &Attrs::new().with("axis", Attr::Int(3)),
+            13,
+            5,
+        );
         assert!(run(bad.as_ref(), &inputs.map(Some)).is_err());
     }
 }
