@@ -6,20 +6,26 @@
 //! `count_include_pad` (`ceil_mode` must be 0); both take the `qmin` / `qmax` clamp.
 //!
 //! `y = clamp(y_zp + avg, qmin, qmax)` where, over the window's in-bounds taps,
-//! `s = Σ (x − x_zp)` and `avg = rdiv(s, count)` (rounded to nearest, ties away from zero) when
-//! the scales are equal, else `s · x_scale / (y_scale · count)` by a fixed-point multiplier per
-//! count (`mw_kernels::int8::pool`).
+//! `s = Σ (x − x_zp)` and
+//! * equal scales: `avg = rdiv(s, count)`, rounded to nearest, ties away from zero
+//!   (`mw_kernels::int8::pool`);
+//! * different scales, and every window counts the same taps (no padding, or
+//!   `count_include_pad`): `avg = s · x_scale / (y_scale · count)` rounded once, as a depthwise
+//!   convolution with unit weights (`mw_kernels::int8::conv`, multiplier of
+//!   `common::multiplier`);
+//! * otherwise: the pool kernel's fixed-point multiplier per count (TFLite's double rounding).
 use super::common::{
-    bad_q8, check_q8, check_scalar, dispatch_q8_pair, int8_error, scale_of, zero_point_of, Cache,
-    Clamp,
+    bad_q8, check_q8, check_scalar, dispatch_q8_pair, int8_error, multiplier, scale_of,
+    zero_point_of, Cache, Clamp,
 };
 use super::qlinear_conv::{output_dtype, shape_key};
 use crate::op::{optional, required};
 use crate::ops::nn::Window;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
+use mw_kernels::int8::conv::{Conv2dParams, ConvPlan};
 use mw_kernels::int8::pool::{avg_pool, global_avg_pool, AvgPoolQuant, Pool2dParams};
-use mw_kernels::int8::requant::Activation;
-use mw_kernels::int8::QuantElem;
+use mw_kernels::int8::requant::{Activation, Multipliers, OutputStage};
+use mw_kernels::int8::{QInput, QuantElem};
 use mw_tensor::{DType, Element, Tensor};
 
 /// Largest window a quantized average may cover (one multiplier per possible count).
@@ -31,7 +37,18 @@ pub struct QAvgPool {
     pub window: Option<Window>,
     pub count_include_pad: bool,
     pub clamp: Clamp,
-    cache: Cache<AvgPoolQuant>,
+    cache: Cache<Prepared>,
+}
+
+/// How the average is computed (see the module doc).
+#[derive(Debug)]
+enum Prepared {
+    Pool(AvgPoolQuant),
+    Conv {
+        plan: ConvPlan,
+        stage: OutputStage,
+        x_zero_point: i32,
+    },
 }
 
 pub fn build_mw_qavg_pool(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
@@ -113,6 +130,54 @@ impl QAvgPool {
         Ok((p, out))
     }
 
+    fn prepare<T: QuantElem + Element, U: QuantElem + Element>(
+        &self,
+        p: &Pool2dParams,
+        taps: usize,
+        inputs: &[Option<&Tensor>],
+    ) -> Result<Prepared, OpError> {
+        let x_scale = scale_of(required(inputs, 1)?, 1)?;
+        let x_zero_point = zero_point_of(optional(inputs, 2), 2, T::DTYPE)?;
+        let y_scale = scale_of(required(inputs, 3)?, 3)?;
+        let y_zero_point = zero_point_of(optional(inputs, 4), 4, U::DTYPE)?;
+        let fixed_count = self.count_include_pad || p.pads == [0; 4];
+        if x_scale != y_scale && fixed_count {
+            let m = multiplier(f64::from(x_scale) / (f64::from(y_scale) * taps as f64))?;
+            let (qmin, qmax) = self.clamp.range::<U>()?;
+            let stage =
+                OutputStage::new::<U>(Multipliers::FixedPoint(vec![m]), y_zero_point, qmin, qmax)
+                    .map_err(int8_error)?;
+            let geometry = Conv2dParams {
+                batch: p.batch,
+                in_channels: p.channels,
+                in_hw: p.in_hw,
+                out_channels: p.channels,
+                kernel: p.kernel,
+                stride: p.stride,
+                dilation: p.dilation,
+                pads: p.pads,
+                groups: p.channels,
+            };
+            let ones = vec![1i8; p.channels.saturating_mul(taps)];
+            return Ok(Prepared::Conv {
+                plan: ConvPlan::new(geometry, &ones).map_err(int8_error)?,
+                stage,
+                x_zero_point,
+            });
+        }
+        AvgPoolQuant::new::<T, U>(
+            x_scale,
+            x_zero_point,
+            y_scale,
+            y_zero_point,
+            taps,
+            self.count_include_pad,
+            Activation::None,
+        )
+        .map(Prepared::Pool)
+        .map_err(int8_error)
+    }
+
     fn run<T: QuantElem + Element, U: QuantElem + Element>(
         &self,
         inputs: &[Option<&Tensor>],
@@ -126,24 +191,29 @@ impl QAvgPool {
         let shape = shape_key(x.shape());
         let mut key: Vec<Option<&Tensor>> = vec![Some(&shape)];
         key.extend((1..5).map(|i| optional(inputs, i)));
-        let q = self.cache.get(&key, || {
-            AvgPoolQuant::new::<T, U>(
-                scale_of(required(inputs, 1)?, 1)?,
-                zero_point_of(optional(inputs, 2), 2, T::DTYPE)?,
-                scale_of(required(inputs, 3)?, 3)?,
-                zero_point_of(optional(inputs, 4), 4, U::DTYPE)?,
-                taps,
-                self.count_include_pad,
-                Activation::None,
-            )
-            .map_err(int8_error)
-        })?;
+        let prepared = self
+            .cache
+            .get(&key, || self.prepare::<T, U>(&p, taps, inputs))?;
         let mut y = Tensor::zeros(U::DTYPE, out_shape)?;
         let xs = x.as_slice::<T>()?;
         let out = y.as_slice_mut::<U>()?;
-        match self.window {
-            None => global_avg_pool(p.batch, p.channels, p.in_hw, xs, &q, out),
-            Some(_) => avg_pool(&p, xs, &q, out),
+        match (&*prepared, &self.window) {
+            (
+                Prepared::Conv {
+                    plan,
+                    stage,
+                    x_zero_point,
+                },
+                _,
+            ) => {
+                let xq = QInput {
+                    data: xs,
+                    zero_point: *x_zero_point,
+                };
+                plan.run(xq, None, stage, out)
+            }
+            (Prepared::Pool(q), None) => global_avg_pool(p.batch, p.channels, p.in_hw, xs, q, out),
+            (Prepared::Pool(q), Some(_)) => avg_pool(&p, xs, q, out),
         }
         .map_err(int8_error)?;
         self.clamp.apply(out)?;

@@ -5,17 +5,18 @@
 //! Inputs: `x` (i8/u8), `x_scale`, `x_zero_point`, `y_scale`, `y_zero_point` (one value each; the
 //! output type is `y_zero_point`'s). Attributes `qmin` / `qmax` clamp the stored output.
 //!
-//! `y = clamp(y_zp + mbqm(x − x_zp, M), qmin, qmax)` with `M = x_scale / y_scale` as a
-//! fixed-point multiplier and `mbqm` the project's one rounding function; with equal scales
-//! `y = clamp(x − x_zp + y_zp)` exactly. The 256 possible results are tabulated on first use.
+//! `y = clamp(QuantizeLinear(DequantizeLinear(x)), qmin, qmax)`: the 256 possible results are
+//! derived on first use with ONNX's own arithmetic (`(x − x_zp) · x_scale` in f32, divided by
+//! `y_scale`, rounded half to even, plus `y_zp`, saturated), so the op equals the QDQ pair it
+//! replaces bit for bit — ties included, which simple scale ratios such as 1/2 make common. At run
+//! time it is one table lookup per element.
 use super::common::{
-    bad_q8, check_q8, check_scalar, dispatch_q8_pair, multiplier, scale_of, zero_point_of, Cache,
-    Clamp,
+    bad_q8, check_q8, check_scalar, dispatch_q8_pair, scale_of, zero_point_of, Cache, Clamp,
 };
 use super::qlinear_conv::output_dtype;
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attrs, BuildCtx, Cost, Fact, Op, OpError};
-use mw_kernels::int8::requant::multiply_by_quantized_multiplier;
+use mw_kernels::elementwise::round_half_to_even;
 use mw_kernels::int8::QuantElem;
 use mw_tensor::{DType, Element, Tensor};
 
@@ -47,16 +48,11 @@ impl QRequantize {
         let y_scale = scale_of(required(inputs, 3)?, 3)?;
         let y_zp = zero_point_of(optional(inputs, 4), 4, U::DTYPE)?;
         let (lo, hi) = self.clamp.range::<U>()?;
-        let m = if x_scale == y_scale {
-            None
-        } else {
-            Some(multiplier(f64::from(x_scale) / f64::from(y_scale))?)
-        };
         Ok((T::MIN..=T::MAX)
             .map(|v| {
-                let d = v - x_zp;
-                let r = m.map_or(d, |m| multiply_by_quantized_multiplier(d, m));
-                r.saturating_add(y_zp).clamp(lo, hi)
+                let real = (v - x_zp) as f32 * x_scale;
+                let q = round_half_to_even(real / y_scale) + y_zp as f32;
+                (q.clamp(U::MIN as f32, U::MAX as f32) as i32).clamp(lo, hi)
             })
             .collect())
     }
@@ -143,6 +139,20 @@ mod tests {
         // (x + 10)·2 + 10 = [−226, 10, 30, 284] → clamp [0, 200].
         assert_eq!(y.as_slice::<u8>().unwrap(), &[0, 10, 30, 200]);
         round_trips(op.as_ref(), 13, 5);
+    }
+
+    #[test]
+    fn ties_round_half_to_even_as_quantize_linear_does() {
+        let op = build("MwQRequantize", &Attrs::new(), 13, 5);
+        let inputs = [
+            t(&[4], vec![1i8, 3, -1, -3]),
+            s(0.5),
+            z(0i8),
+            s(1.0),
+            z(0i8),
+        ];
+        let y = run(op.as_ref(), &inputs.map(Some)).unwrap();
+        assert_eq!(y.as_slice::<i8>().unwrap(), &[0, 2, 0, -2]);
     }
 
     #[test]
