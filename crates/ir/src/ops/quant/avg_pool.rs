@@ -45,7 +45,7 @@ pub struct QAvgPool {
 enum Prepared {
     Pool(AvgPoolQuant),
     Conv {
-        plan: ConvPlan,
+        plan: Box<ConvPlan>,
         stage: OutputStage,
         x_zero_point: i32,
     },
@@ -160,7 +160,7 @@ impl QAvgPool {
             };
             let ones = vec![1i8; p.channels.saturating_mul(taps)];
             return Ok(Prepared::Conv {
-                plan: ConvPlan::new(geometry, &ones).map_err(int8_error)?,
+                plan: Box::new(ConvPlan::new(geometry, &ones).map_err(int8_error)?),
                 stage,
                 x_zero_point,
             });
