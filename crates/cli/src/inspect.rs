@@ -2,6 +2,7 @@
 use crate::output::table;
 use anyhow::{Context, Result};
 use mw_ir::infer::{infer_facts, Bindings};
+use mw_ir::passes::{integer_only, lower_qdq};
 use mw_ir::{Fact, Graph, IrError, Limits};
 use serde::Serialize;
 use std::path::Path;
@@ -130,6 +131,102 @@ impl InspectReport {
             t.params as f64 / 1e3,
             t.weight_bytes,
             self.batch
+        )
+    }
+}
+
+/// One op the integer engine would run in float.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct FloatOp {
+    pub node: String,
+    pub op: String,
+    pub reason: String,
+}
+
+/// `inspect --integer-only`: the model lowered to integer ops and linted.
+#[derive(Debug, Serialize)]
+pub struct IntegerOnlyReport {
+    pub model: String,
+    /// True when the model is quantized and no op between entry and exit computes in float.
+    pub integer_only: bool,
+    /// Whether the model has a quantized region at all.
+    pub quantized: bool,
+    /// The QuantizeLinear nodes where the quantized region starts (an 8-bit input has none).
+    pub entries: Vec<String>,
+    /// The DequantizeLinear nodes where it ends (an 8-bit output has none).
+    pub exits: Vec<String>,
+    /// Nodes in the region, and how many of them compute in integers only.
+    pub region_nodes: usize,
+    pub integer_nodes: usize,
+    /// Float layers the lowering replaced by integer ops.
+    pub lowered: Vec<String>,
+    /// Ops left in float, with the reason.
+    pub float_ops: Vec<FloatOp>,
+}
+
+pub fn integer_only_file(path: &Path, limits: &Limits) -> Result<IntegerOnlyReport> {
+    let graph =
+        mw_onnx::load(path, limits).with_context(|| format!("loading `{}`", path.display()))?;
+    let mut report = integer_only_graph(&graph)?;
+    report.model = path.display().to_string();
+    Ok(report)
+}
+
+/// Lowers `graph` with `mw_ir::passes::lower_qdq` and lints the result.
+pub fn integer_only_graph(graph: &Graph) -> Result<IntegerOnlyReport> {
+    let (lowered, pass) = lower_qdq(graph).context("lowering the QDQ graph")?;
+    let lint = integer_only(&lowered, Some(&pass)).context("linting the lowered graph")?;
+    Ok(IntegerOnlyReport {
+        model: String::new(),
+        integer_only: lint.is_integer_only(),
+        quantized: lint.quantized,
+        entries: lint.entries,
+        exits: lint.exits,
+        region_nodes: lint.region_nodes,
+        integer_nodes: lint.integer_nodes,
+        lowered: pass.changed,
+        float_ops: lint
+            .float_ops
+            .into_iter()
+            .map(|f| FloatOp {
+                node: f.node,
+                op: f.op_type,
+                reason: f.reason,
+            })
+            .collect(),
+    })
+}
+
+impl IntegerOnlyReport {
+    pub fn text(&self) -> String {
+        if !self.quantized {
+            return format!(
+                "{}: not a quantized model (no QuantizeLinear and no 8-bit input): nothing runs \
+                 in integers\n",
+                self.model
+            );
+        }
+        let head = format!(
+            "{}: {} nodes between the input quantization and the output dequantization, {} \
+             integer-only ({} layers lowered)\n",
+            self.model,
+            self.region_nodes,
+            self.integer_nodes,
+            self.lowered.len()
+        );
+        if self.float_ops.is_empty() {
+            return format!("{head}integer-only: zero float ops\n");
+        }
+        let mut rows = vec![["node", "op", "why it runs in float"]
+            .map(String::from)
+            .to_vec()];
+        for f in &self.float_ops {
+            rows.push(vec![f.node.clone(), f.op.clone(), f.reason.clone()]);
+        }
+        format!(
+            "{head}{} float ops:\n{}",
+            self.float_ops.len(),
+            table(&rows)
         )
     }
 }

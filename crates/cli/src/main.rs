@@ -28,6 +28,10 @@ enum Command {
         /// Print JSON (an object with `layers` and `totals`).
         #[arg(long)]
         json: bool,
+        /// Lower the QDQ graph to integer ops and list every op that still computes in float
+        /// between the input quantization and the output dequantization (exit status 1 if any).
+        #[arg(long)]
+        integer_only: bool,
     },
     /// Run a model on .npy inputs.
     Run {
@@ -59,13 +63,17 @@ enum Command {
         /// Also write the JSON report to this file (atomically).
         #[arg(long)]
         report: Option<PathBuf>,
+        /// `integer` (lower QDQ to integer ops; the default for quantized models) or `float`
+        /// (run the graph as is: fake quantization for a QDQ model).
+        #[arg(long)]
+        engine: Option<String>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -73,12 +81,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli) -> Result<()> {
+fn dispatch(cli: Cli) -> Result<ExitCode> {
     let limits = Limits {
         max_tensor_bytes: cli.memory_cap,
     };
     match cli.command {
-        Command::Inspect { model, json } => {
+        Command::Inspect {
+            model,
+            json,
+            integer_only: true,
+        } => {
+            let report = inspect::integer_only_file(&model, &limits)?;
+            if json {
+                emit(&serde_json::to_string_pretty(&report)?);
+            } else {
+                emit(&report.text());
+            }
+            if !report.integer_only {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Inspect { model, json, .. } => {
             let report = inspect::inspect_file(&model, &limits)?;
             if json {
                 emit(&serde_json::to_string_pretty(&report)?);
@@ -106,14 +129,19 @@ fn dispatch(cli: Cli) -> Result<()> {
             batch,
             json,
             report,
+            engine,
         } => {
+            let engine = match engine {
+                Some(e) => e.parse()?,
+                None => eval::Engine::Auto,
+            };
             let options = eval::EvalOptions {
                 dataset: dataset.parse()?,
                 split: split.parse()?,
                 batch: batch.max(1),
                 progress: true,
             };
-            let result = eval::eval_file(&model, &options, &limits)?;
+            let result = eval::eval_file_with(&model, &options, engine, &limits)?;
             if let Some(path) = report {
                 milliwatt::output::write_atomic(
                     &path,
@@ -127,7 +155,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes a report to stdout; a closed pipe (`milliwatt ... | head`) ends the program quietly.

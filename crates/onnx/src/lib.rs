@@ -39,6 +39,13 @@
 //! * Import → export → import yields an equal graph: same values (names, dtypes, shapes,
 //!   constants), node op types and attributes.
 //!
+//! # QOperator export
+//!
+//! [`save_qoperator`] lowers a QDQ graph to integer ops and writes it with standard ONNX ops only
+//! (QLinearConv, QLinearMatMul, QuantizeLinear / DequantizeLinear, Clip, Reshape, the float ops ONNX
+//! has no integer form of); [`to_qoperator`] is the IR rewrite behind it. Importing such a file
+//! needs nothing special: QLinearConv and QLinearMatMul are IR ops with integer evaluation.
+//!
 //! # Test data
 //!
 //! [`read_tensor_pb`] reads one serialized `TensorProto` (the ONNX conformance tests'
@@ -49,11 +56,13 @@ mod error;
 mod export;
 mod import;
 pub mod proto;
+pub mod qoperator;
 mod tensor;
 
 pub use error::OnnxError;
 pub use export::{save, to_bytes, DEFAULT_IR_VERSION, DEFAULT_OPSET};
 pub use import::{load, load_bytes, MAX_OPSET, MIN_OPSET};
+pub use qoperator::{save_qoperator, to_qoperator};
 
 use mw_ir::Limits;
 use mw_tensor::Tensor;

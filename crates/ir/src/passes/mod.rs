@@ -2,10 +2,14 @@
 //! [`PassReport`] of what it changed and what it looked at but left alone, with the reason.
 mod fold_batchnorm;
 mod fold_constants;
+mod integer_only;
+mod lower_qdq;
 mod remove_identity;
 
 pub use fold_batchnorm::fold_batchnorm;
 pub use fold_constants::fold_constants;
+pub use integer_only::{integer_only, FloatOp, IntegerOnlyReport};
+pub use lower_qdq::lower_qdq;
 pub use remove_identity::remove_identity;
 
 use crate::{Graph, IrError};
