@@ -224,7 +224,13 @@ fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
     let result = out
         .write_all(text.as_bytes())
-        .and_then(|_| if text.ends_with('\n') { Ok(()) } else { out.write_all(b"\n") })
+        .and_then(|_| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
         .and_then(|_| out.flush());
     if let Err(e) = result {
         if e.kind() != std::io::ErrorKind::BrokenPipe {

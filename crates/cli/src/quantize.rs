@@ -101,7 +101,10 @@ mod tests {
             parse_calibration("percentile", 99.9).unwrap(),
             RangeChoice::Method(Method::Percentile(99.9))
         );
-        assert_eq!(parse_calibration("auto", 99.99).unwrap(), RangeChoice::auto(99.99));
+        assert_eq!(
+            parse_calibration("auto", 99.99).unwrap(),
+            RangeChoice::auto(99.99)
+        );
         assert!(parse_calibration("kl", 99.99).is_err());
         assert!(parse_calibration("minmax", 101.0).is_err());
         assert_eq!(parse_activations("uint8").unwrap(), ActivationType::UInt8);

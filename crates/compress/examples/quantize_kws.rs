@@ -22,7 +22,9 @@ fn parse_method(s: &str) -> Result<RangeChoice, String> {
         "auto" => RangeChoice::auto(99.99),
         "percentile" => RangeChoice::Method(Method::Percentile(99.99)),
         p if p.starts_with("percentile:") => {
-            let v: f64 = p["percentile:".len()..].parse().map_err(|e| format!("{e}"))?;
+            let v: f64 = p["percentile:".len()..]
+                .parse()
+                .map_err(|e| format!("{e}"))?;
             RangeChoice::Method(Method::Percentile(v))
         }
         other => return Err(format!("unknown method {other}")),

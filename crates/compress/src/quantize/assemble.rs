@@ -34,7 +34,11 @@ pub(crate) fn measure_all(
     let g = parts.graph;
     let mut probes: Vec<(ValueId, ValueId)> = Vec::new();
     let mut full_probe = vec![None; g.values.len()];
-    let outputs = g.inputs.iter().copied().chain(parts.layers.iter().map(|l| l.outputs[0]));
+    let outputs = g
+        .inputs
+        .iter()
+        .copied()
+        .chain(parts.layers.iter().map(|l| l.outputs[0]));
     for v in outputs {
         if full_probe[v.0].is_some() {
             continue;
@@ -112,7 +116,12 @@ fn layer_report(
         let s = &lw.w.scales;
         WeightReport {
             tensor: g.value(wu.value).name.clone(),
-            granularity: if lw.w.per_channel { "per-channel" } else { "per-tensor" }.into(),
+            granularity: if lw.w.per_channel {
+                "per-channel"
+            } else {
+                "per-tensor"
+            }
+            .into(),
             axis: wu.axis,
             scales: s.len(),
             scale_min: s.iter().copied().fold(f32::INFINITY, f32::min),
@@ -198,7 +207,11 @@ fn sensitivity(layers: &[LayerReport], parts: &Parts) -> Vec<Sensitivity> {
         )
     };
     // Stable: ties keep graph order.
-    s.sort_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal));
+    s.sort_by(|a, b| {
+        key(a)
+            .partial_cmp(&key(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     s
 }
 
@@ -253,7 +266,11 @@ pub(crate) fn report(
         quantized_layers: quantized,
         float_layers: parts.layers.len() - quantized,
     };
-    let granularity = if config.per_channel { "per-channel" } else { "per-tensor" };
+    let granularity = if config.per_channel {
+        "per-channel"
+    } else {
+        "per-tensor"
+    };
     QuantizeReport {
         scheme: "w8a8".into(),
         weights: format!("int8 symmetric {granularity}"),

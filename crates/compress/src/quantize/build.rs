@@ -143,7 +143,8 @@ impl Builder<'_> {
         let scale = if scales.len() == 1 {
             Tensor::scalar(scales[0])
         } else {
-            Tensor::from_vec(vec![scales.len()], scales.to_vec()).map_err(mw_ir::OpError::from)
+            Tensor::from_vec(vec![scales.len()], scales.to_vec())
+                .map_err(mw_ir::OpError::from)
                 .map_err(|e| IrError::node(base, "DequantizeLinear", e))?
         };
         let sv = self.constant(&format!("{base}_scale"), scale);
@@ -179,7 +180,12 @@ pub(crate) fn build(parts: &Parts, selected: &[bool]) -> Result<Built, QuantizeE
     let mut b = Builder {
         g,
         patch: Patch::new(g),
-        names: g.values.iter().map(|v| v.name.clone()).chain(g.nodes.iter().map(|n| n.name.clone())).collect(),
+        names: g
+            .values
+            .iter()
+            .map(|v| v.name.clone())
+            .chain(g.nodes.iter().map(|n| n.name.clone()))
+            .collect(),
         opset: g.meta.opset,
     };
     let of = layer_of_node(parts.layers, g.nodes.len());
@@ -204,7 +210,10 @@ pub(crate) fn build(parts: &Parts, selected: &[bool]) -> Result<Built, QuantizeE
     let mut renamed: HashMap<ValueId, ValueId> = HashMap::new();
     for &v in &need {
         let qt = parts.tensors[v.0].as_ref().ok_or_else(|| {
-            IrError::Value(b.g.value(v).name.clone(), "has no quantization parameters".into())
+            IrError::Value(
+                b.g.value(v).name.clone(),
+                "has no quantization parameters".into(),
+            )
         })?;
         let fv = g.value(v).clone();
         let is_output = g.outputs.contains(&v) && native(v);
@@ -229,11 +238,17 @@ pub(crate) fn build(parts: &Parts, selected: &[bool]) -> Result<Built, QuantizeE
         let (Some(wu), Some(lw)) = (l.weight, parts.weights[i].as_ref()) else {
             continue;
         };
-        if !weight_dq.contains_key(&wu.value) {
+        if let std::collections::hash_map::Entry::Vacant(e) = weight_dq.entry(wu.value) {
             let name = g.value(wu.value).name.clone();
             let n = lw.w.scales.len();
-            let dq = b.dequantized_constant(&name, lw.w.q.clone(), &lw.w.scales, wu.axis, zeros::<i8>(n))?;
-            weight_dq.insert(wu.value, dq);
+            let dq = b.dequantized_constant(
+                &name,
+                lw.w.q.clone(),
+                &lw.w.scales,
+                wu.axis,
+                zeros::<i8>(n),
+            )?;
+            e.insert(dq);
         }
         if let (Some(bv), Some(qb)) = (l.bias, lw.bias.as_ref()) {
             let name = g.value(bv).name.clone();

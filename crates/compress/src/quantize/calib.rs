@@ -50,7 +50,7 @@ fn split_rows(
         return Err("a calibration batch must have a batch axis".into());
     };
     let x = t.as_slice::<f32>().map_err(|e| e.to_string())?;
-    let width = if rows == 0 { 0 } else { x.len() / rows };
+    let width = x.len().checked_div(rows).unwrap_or(0);
     let (mut fit, mut held) = (Vec::new(), Vec::new());
     let (mut nf, mut nh) = (0, 0);
     for r in 0..rows {
@@ -82,7 +82,11 @@ fn observers(n: usize, watch: &[ValueId], bins: usize) -> Vec<Option<HistogramOb
     v
 }
 
-fn feed(plan: &Plan, x: Tensor, obs: &mut [Option<HistogramObserver>]) -> Result<(), QuantizeError> {
+fn feed(
+    plan: &Plan,
+    x: Tensor,
+    obs: &mut [Option<HistogramObserver>],
+) -> Result<(), QuantizeError> {
     plan.run_observed(vec![x], &mut |v, t| {
         if let (Some(Some(o)), Ok(s)) = (obs.get_mut(v.0), t.as_slice::<f32>()) {
             o.observe(s);
@@ -256,7 +260,9 @@ pub(crate) fn choose_ranges(
                 let errors = &sse[v.0];
                 let choice = select_auto(fit, scheme, &methods, |m, r| {
                     let i = list.iter().position(|c| c.0 == m && c.1 == r);
-                    Ok::<f64, Infallible>(i.and_then(|i| errors.get(i).copied()).unwrap_or(f64::NAN))
+                    Ok::<f64, Infallible>(
+                        i.and_then(|i| errors.get(i).copied()).unwrap_or(f64::NAN),
+                    )
                 })
                 .map_err(|e| match e {
                     crate::calibrate::AutoError::Calib(c) => QuantizeError::calib(&name(v), c),

@@ -98,12 +98,16 @@ impl<'a> View<'a> {
     }
 
     fn constant(&self, v: ValueId) -> bool {
-        self.g.value(v).konst.is_some() || self.facts[v.0].as_ref().is_some_and(|f| f.konst.is_some())
+        self.g.value(v).konst.is_some()
+            || self.facts[v.0].as_ref().is_some_and(|f| f.konst.is_some())
     }
 
     /// A float32 value computed at run time.
     pub(crate) fn activation(&self, v: ValueId) -> bool {
-        !self.constant(v) && self.facts[v.0].as_ref().is_some_and(|f| f.dtype == DType::F32)
+        !self.constant(v)
+            && self.facts[v.0]
+                .as_ref()
+                .is_some_and(|f| f.dtype == DType::F32)
     }
 
     /// The float32 constant initializer `v`.
@@ -134,7 +138,12 @@ impl<'a> View<'a> {
         let node = self.g.node(c);
         let ok = match node.op.op_type() {
             "Relu" => true,
-            "Clip" => node.inputs.iter().skip(1).flatten().all(|&b| self.constant(b)),
+            "Clip" => node
+                .inputs
+                .iter()
+                .skip(1)
+                .flatten()
+                .all(|&b| self.constant(b)),
             _ => false,
         };
         (ok && node.outputs.len() == 1 && node.inputs.first().copied().flatten() == Some(v))
@@ -201,12 +210,17 @@ fn classify(view: &View, id: NodeId) -> Layer {
         "Reshape" | "Flatten" | "Transpose" | "Squeeze" | "Unsqueeze" => {
             data_movement(view, id, &mut layer)
         }
-        "Relu" | "Clip" => Err("a standalone activation (not after Conv, MatMul, Gemm or Add)".into()),
+        "Relu" | "Clip" => {
+            Err("a standalone activation (not after Conv, MatMul, Gemm or Add)".into())
+        }
         other => Err(format!("no int8 pattern for {other}")),
     };
     match result {
         Ok(()) => {
-            if matches!(layer.kind, Kind::Conv | Kind::MatMul | Kind::Gemm | Kind::Add) {
+            if matches!(
+                layer.kind,
+                Kind::Conv | Kind::MatMul | Kind::Gemm | Kind::Add
+            ) {
                 fuse_activation(view, &mut layer);
             }
             layer
@@ -231,7 +245,9 @@ fn push_input(layer: &mut Layer, v: ValueId) {
 fn conv(view: &View, id: NodeId, layer: &mut Layer) -> Result<(), String> {
     let x = activation_input(view, id, 0)?;
     let wv = view.input(id, 1).ok_or("no weight")?;
-    let w = view.weight(wv).ok_or("the weight is not a float32 constant")?;
+    let w = view
+        .weight(wv)
+        .ok_or("the weight is not a float32 constant")?;
     if w.rank() < 3 {
         return Err("the weight has rank < 3".into());
     }
@@ -277,7 +293,14 @@ fn matmul(view: &View, id: NodeId, layer: &mut Layer) -> Result<(), String> {
     });
     let y = layer.outputs[0];
     if let Some(add) = view.sole_consumer(y).filter(|&c| view.op(c) == "Add") {
-        let other = view.g.node(add).inputs.iter().flatten().find(|&&v| v != y).copied();
+        let other = view
+            .g
+            .node(add)
+            .inputs
+            .iter()
+            .flatten()
+            .find(|&&v| v != y)
+            .copied();
         if let Some(b) = other.filter(|&b| is_row_bias(view, b, n)) {
             layer.bias = Some(b);
             layer.nodes.push(add);

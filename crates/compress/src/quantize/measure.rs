@@ -126,7 +126,11 @@ pub(crate) fn measure(
                 None => vec![batch.clone()],
                 Some(f) => f
                     .iter()
-                    .map(|v| kept[v.0].clone().ok_or(QuantizeError::Config("unfed value".into())))
+                    .map(|v| {
+                        kept[v.0]
+                            .clone()
+                            .ok_or(QuantizeError::Config("unfed value".into()))
+                    })
                     .collect::<Result<_, _>>()?,
             };
             let outputs = variant.plan.run_observed(inputs, &mut |v, t| {

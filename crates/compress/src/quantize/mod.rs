@@ -76,7 +76,11 @@ pub fn quantize<I>(
 where
     I: IntoIterator<Item = Tensor>,
 {
-    try_quantize(graph, batches.into_iter().map(Ok::<Tensor, Infallible>), config)
+    try_quantize(
+        graph,
+        batches.into_iter().map(Ok::<Tensor, Infallible>),
+        config,
+    )
 }
 
 /// [`quantize`] over fallible batches (e.g. decoded from files); the first error stops it.
@@ -150,7 +154,13 @@ where
     let build_s = start.elapsed().as_secs_f64() - calibrate_s;
 
     let measured = if config.measure {
-        Some(assemble::measure_all(&parts, &built, &plan, &observed.batches, config)?)
+        Some(assemble::measure_all(
+            &parts,
+            &built,
+            &plan,
+            &observed.batches,
+            config,
+        )?)
     } else {
         None
     };
@@ -160,7 +170,15 @@ where
         measure_s: start.elapsed().as_secs_f64() - calibrate_s - build_s,
         total_s: start.elapsed().as_secs_f64(),
     };
-    let report = assemble::report(&parts, &view, &built, measured.as_ref(), &observed, config, timing);
+    let report = assemble::report(
+        &parts,
+        &view,
+        &built,
+        measured.as_ref(),
+        &observed,
+        config,
+        timing,
+    );
     Ok((built.graph, report))
 }
 
@@ -180,7 +198,10 @@ fn validate(c: &QuantizeConfig) -> Result<(), QuantizeError> {
 
 fn check_model(g: &Graph, c: &QuantizeConfig) -> Result<(), QuantizeError> {
     let (need, why) = if c.per_channel {
-        (13, "per-channel QuantizeLinear/DequantizeLinear need opset 13")
+        (
+            13,
+            "per-channel QuantizeLinear/DequantizeLinear need opset 13",
+        )
     } else {
         (10, "QuantizeLinear/DequantizeLinear need opset 10")
     };

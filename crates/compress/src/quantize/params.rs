@@ -34,9 +34,9 @@ fn own(
     scheme: QScheme,
 ) -> Result<QTensor, QuantizeError> {
     let name = &view.g.value(v).name;
-    let c = calibrated[v.0].as_ref().ok_or_else(|| {
-        QuantizeError::calib(name, crate::calibrate::CalibError::NoData)
-    })?;
+    let c = calibrated[v.0]
+        .as_ref()
+        .ok_or_else(|| QuantizeError::calib(name, crate::calibrate::CalibError::NoData))?;
     Ok(QTensor {
         qparams: qparams_from_range(c.range, scheme).map_err(|e| QuantizeError::calib(name, e))?,
         method: c.method.clone(),
@@ -96,6 +96,9 @@ pub(crate) struct LayerWeights {
     pub bound: Bound,
 }
 
+/// Per layer its quantized weights, and the layers refused with the reason.
+type Prepared = (Vec<Option<LayerWeights>>, Vec<(usize, String)>);
+
 /// Quantizes the weights of every quantized weighted layer. Layers whose bias does not fit int32
 /// or whose accumulator bound exceeds `i32` come back in the second list with the reason.
 pub(crate) fn prepare_weights(
@@ -103,7 +106,7 @@ pub(crate) fn prepare_weights(
     layers: &[Layer],
     tensors: &[Option<QTensor>],
     per_channel: bool,
-) -> Result<(Vec<Option<LayerWeights>>, Vec<(usize, String)>), QuantizeError> {
+) -> Result<Prepared, QuantizeError> {
     let mut out = vec![None; layers.len()];
     let mut refused = Vec::new();
     for (i, layer) in layers.iter().enumerate() {
@@ -121,7 +124,12 @@ pub(crate) fn prepare_weights(
         let bias = match layer.bias {
             None => None,
             Some(b) => {
-                let bt = view.g.value(b).konst.as_deref().expect("biases are constants");
+                let bt = view
+                    .g
+                    .value(b)
+                    .konst
+                    .as_deref()
+                    .expect("biases are constants");
                 match quantize_bias(bt, input, &w) {
                     Ok(q) => Some(q),
                     Err(reason) => {
@@ -135,7 +143,10 @@ pub(crate) fn prepare_weights(
             Ok(bound) => out[i] = Some(LayerWeights { w, bias, bound }),
             Err(b) => refused.push((
                 i,
-                format!("int32 accumulator bound {b} exceeds 2^31 - 1 (reduction {})", wu.reduction),
+                format!(
+                    "int32 accumulator bound {b} exceeds 2^31 - 1 (reduction {})",
+                    wu.reduction
+                ),
             )),
         }
     }

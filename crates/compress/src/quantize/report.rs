@@ -184,14 +184,27 @@ fn short(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         return s.to_string();
     }
-    let tail: String = s.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(n - 1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("…{tail}")
 }
 
 fn aligned(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
@@ -214,24 +227,44 @@ impl QuantizeReport {
     /// A readable summary: one row per layer, then the sensitivity ranking and float layers.
     pub fn table(&self) -> String {
         let mut rows = vec![[
-            "layer", "op", "engine", "method", "range", "scale", "zp", "w scales", "acc bound",
-            "SQNR dB", "alone dB", "model alone dB", "W bytes", "act bytes",
+            "layer",
+            "op",
+            "engine",
+            "method",
+            "range",
+            "scale",
+            "zp",
+            "w scales",
+            "acc bound",
+            "SQNR dB",
+            "alone dB",
+            "model alone dB",
+            "W bytes",
+            "act bytes",
         ]
         .map(String::from)
         .to_vec()];
         for l in &self.layers {
-            let engine = if l.engine == "integer" { "int8".to_string() } else { "float".into() };
+            let engine = if l.engine == "integer" {
+                "int8".to_string()
+            } else {
+                "float".into()
+            };
             rows.push(vec![
                 short(&l.node, 28),
                 l.op.clone(),
                 engine,
-                l.method.clone().map(|m| short(&m, 22)).unwrap_or("-".into()),
-                l.range.map_or("-".into(), |(a, b)| format!("[{a:.3}, {b:.3}]")),
+                l.method
+                    .clone()
+                    .map(|m| short(&m, 22))
+                    .unwrap_or("-".into()),
+                l.range
+                    .map_or("-".into(), |(a, b)| format!("[{a:.3}, {b:.3}]")),
                 l.scale.map_or("-".into(), |s| format!("{s:.3e}")),
                 l.zero_point.map_or("-".into(), |z| z.to_string()),
-                l.weight
-                    .as_ref()
-                    .map_or("-".into(), |w| format!("{:.1e}..{:.1e}", w.scale_min, w.scale_max)),
+                l.weight.as_ref().map_or("-".into(), |w| {
+                    format!("{:.1e}..{:.1e}", w.scale_min, w.scale_max)
+                }),
                 l.accumulator.as_ref().map_or("-".into(), |a| {
                     format!("{} ({:.1} b)", a.bound, a.headroom_bits)
                 }),
@@ -257,7 +290,13 @@ impl QuantizeReport {
             let _ = writeln!(
                 out,
                 "input {}: {} range [{:.3}, {:.3}] scale {:.4e} zp {} SQNR {} dB",
-                i.tensor, i.method, i.range.0, i.range.1, i.scale, i.zero_point, db(i.sqnr_db)
+                i.tensor,
+                i.method,
+                i.range.0,
+                i.range.1,
+                i.scale,
+                i.zero_point,
+                db(i.sqnr_db)
             );
         }
         out.push('\n');
@@ -268,7 +307,8 @@ impl QuantizeReport {
             "\nmodel: output SQNR {} dB, top-1 agreement with float {} on the calibration data; \
              weights {} B (float {} B); {} layers int8, {} float",
             db(m.output_sqnr_db),
-            m.top1_agreement.map_or("-".into(), |a| format!("{:.2} %", 100.0 * a)),
+            m.top1_agreement
+                .map_or("-".into(), |a| format!("{:.2} %", 100.0 * a)),
             m.weight_bytes,
             m.float_weight_bytes,
             m.quantized_layers,
@@ -284,7 +324,8 @@ impl QuantizeReport {
                     s.node,
                     s.op,
                     db(s.model_sqnr_db),
-                    s.top1_agreement.map_or("-".into(), |a| format!("{:.2} %", 100.0 * a))
+                    s.top1_agreement
+                        .map_or("-".into(), |a| format!("{:.2} %", 100.0 * a))
                 );
             }
         }

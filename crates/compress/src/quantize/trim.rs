@@ -81,7 +81,13 @@ pub(crate) fn suffix(g: &Graph, seeds: &[ValueId], limits: &Limits) -> Option<Su
             f.shape
                 .iter()
                 .enumerate()
-                .map(|(i, &d)| if i == 0 { Dim::Symbol("batch".into()) } else { Dim::Fixed(d) })
+                .map(|(i, &d)| {
+                    if i == 0 {
+                        Dim::Symbol("batch".into())
+                    } else {
+                        Dim::Fixed(d)
+                    }
+                })
                 .collect(),
         );
     }

@@ -44,7 +44,9 @@ pub(crate) fn quantize_weights(
     per_channel: bool,
 ) -> Result<QWeights, CalibError> {
     let scales = weight_scales(w, per_channel.then_some(axis), 8)?;
-    let data = w.as_slice::<f32>().map_err(|_| CalibError::DType(w.dtype()))?;
+    let data = w
+        .as_slice::<f32>()
+        .map_err(|_| CalibError::DType(w.dtype()))?;
     let channels = scales.len();
     let inner: usize = w.shape().iter().skip(axis + 1).product();
     let mut q = Vec::with_capacity(data.len());
@@ -76,12 +78,14 @@ pub(crate) fn quantize_bias(b: &Tensor, input: &QParams, w: &QWeights) -> Result
     let mut q = Vec::with_capacity(data.len());
     let mut max_abs = 0u64;
     for (c, &x) in data.iter().enumerate() {
-        let s = if scales.len() == 1 { scales[0] } else { scales[c] };
+        let s = if scales.len() == 1 {
+            scales[0]
+        } else {
+            scales[c]
+        };
         let v = (x as f64 / s as f64).round_ties_even();
         if !v.is_finite() || v.abs() > i32::MAX as f64 {
-            return Err(format!(
-                "bias value {x} at scale {s:e} does not fit int32"
-            ));
+            return Err(format!("bias value {x} at scale {s:e} does not fit int32"));
         }
         max_abs = max_abs.max(v.abs() as u64);
         q.push(v as i32);
@@ -132,7 +136,10 @@ mod tests {
         let qb = quantize_bias(&b, &x, &q).unwrap();
         let s0 = x.scale * (2.54f32 / 127.0);
         assert_eq!(qb.scales[0], s0);
-        assert_eq!(qb.q.as_slice::<i32>().unwrap()[0], (0.1f64 / s0 as f64).round() as i32);
+        assert_eq!(
+            qb.q.as_slice::<i32>().unwrap()[0],
+            (0.1f64 / s0 as f64).round() as i32
+        );
         let bound = accumulator_bound(3, &q, &x, Some(&qb)).unwrap();
         assert_eq!(bound.bound, 3 * 127 * 255 + qb.max_abs);
         // Along axis 1 of the same tensor: three channels.
@@ -144,11 +151,11 @@ mod tests {
 
     #[test]
     fn overflow_is_detected() {
-        let w = Tensor::from_vec(vec![1, 70_000], vec![1.0f32; 70_000]).unwrap();
+        let w = Tensor::from_vec(vec![1, 150_000], vec![1.0f32; 150_000]).unwrap();
         let q = quantize_weights(&w, 0, true).unwrap();
         let x = qparams_from_range((-1.0, 1.0), QScheme::INT8_ASYMMETRIC).unwrap();
-        let err = accumulator_bound(70_000, &q, &x, None).unwrap_err();
-        assert_eq!(err, 70_000 * 127 * 128);
+        let err = accumulator_bound(150_000, &q, &x, None).unwrap_err();
+        assert_eq!(err, 150_000 * 127 * 128);
         // A bias too large for int32 at this scale.
         let b = Tensor::from_vec(vec![1], vec![1e9f32]).unwrap();
         assert!(quantize_bias(&b, &x, &q).is_err());
