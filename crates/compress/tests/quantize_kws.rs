@@ -109,7 +109,10 @@ np.save(sys.argv[3], y.argmax(1).astype(np.int64))
         .arg(dir.join("ort.npy"))
         .status()
         .unwrap();
-    assert!(status.success(), "ONNX Runtime could not load or run the QDQ model");
+    assert!(
+        status.success(),
+        "ONNX Runtime could not load or run the QDQ model"
+    );
     let theirs = mw_data::read_npy(&dir.join("ort.npy"))
         .unwrap()
         .to_i64_vec()
@@ -132,7 +135,10 @@ np.save(sys.argv[3], y.argmax(1).astype(np.int64))
         "ONNX Runtime on the exported QDQ model: eval top-1 {ort_top1:.4} ({ort_correct}/4450); \
          top-1 agreement with milliwatt {agreement:.4} ({agree}/4450)"
     );
-    assert!(ort_top1 >= TARGET, "ONNX Runtime top-1 {ort_top1} below {TARGET}");
+    assert!(
+        ort_top1 >= TARGET,
+        "ONNX Runtime top-1 {ort_top1} below {TARGET}"
+    );
     assert!(agreement >= 0.995, "agreement {agreement} below 99.5 %");
 }
 
