@@ -70,7 +70,8 @@ struct QuantizeArgs {
     /// Calibration data: `speech-commands:DIR` or `fashion-mnist:DIR`.
     #[arg(long)]
     calib: String,
-    /// Split to calibrate on: calibration or all (eval is refused).
+    /// Split to calibrate on: calibration (speech-commands) or all (fashion-mnist); eval is
+    /// refused.
     #[arg(long, default_value = "calibration")]
     calib_split: String,
     /// Quantization scheme (w8a8: int8 weights and activations).

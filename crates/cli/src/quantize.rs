@@ -58,7 +58,8 @@ pub fn parse_overflow(s: &str) -> Result<OverflowPolicy> {
 }
 
 /// Quantizes `model`, writes the QDQ model to `output` (atomically) and returns the report.
-/// The evaluation split is refused: calibration must not see the clips accuracy is measured on.
+/// Calibration must not see the clips accuracy is measured on: the eval split is refused, and for
+/// Speech Commands so is `all` (which contains it).
 pub fn quantize_file(
     model: &Path,
     output: &Path,
@@ -67,6 +68,15 @@ pub fn quantize_file(
 ) -> Result<QuantizeReport> {
     if options.split == SplitArg::Eval {
         bail!("--calib-split eval is refused: the eval split is reserved for measuring accuracy");
+    }
+    if matches!(options.calib, DatasetSpec::SpeechCommands(_))
+        && options.split != SplitArg::Calibration
+    {
+        bail!(
+            "--calib-split {} is refused for speech-commands: it contains the eval split, which \
+             is reserved for measuring accuracy; use --calib-split calibration",
+            options.split
+        );
     }
     let graph =
         mw_onnx::load(model, limits).with_context(|| format!("loading `{}`", model.display()))?;

@@ -122,8 +122,9 @@ fn bad_arguments_are_refused_before_any_work() {
         a.extend_from_slice(extra);
         milliwatt(&a)
     };
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--calib-split", "eval"], "eval split is reserved"),
+        (&["--calib-split", "all"], "contains the eval split"),
         (&["--scheme", "w4a8"], "unknown scheme"),
         (&["--calibration", "kl"], "unknown calibration"),
         (&["--percentile", "120"], "outside [0, 100]"),

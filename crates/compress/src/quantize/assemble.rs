@@ -102,7 +102,13 @@ fn layer_report(
     m: Option<&AllMeasured>,
 ) -> LayerReport {
     let g = parts.graph;
-    let y = l.outputs[0];
+    // Every layer but a (dead) node without outputs has one; that one reports on its input.
+    let y = l
+        .outputs
+        .first()
+        .or(l.inputs.first())
+        .copied()
+        .unwrap_or(ValueId(0));
     let qt = if l.quantized() {
         parts.tensors[y.0].as_ref()
     } else {

@@ -195,7 +195,7 @@ fn classify(view: &View, id: NodeId) -> Layer {
     let node = view.g.node(id);
     let mut layer = base(view, id, Kind::Other);
     let produces_float = node.outputs.iter().all(|&o| view.activation(o));
-    if !produces_float {
+    if node.outputs.is_empty() || !produces_float {
         return float(layer, "not a float32 computation");
     }
     let result = match op {
