@@ -10,7 +10,7 @@
 use super::config::RangeChoice;
 use super::QuantizeError;
 use crate::calibrate::{
-    dequantize_value, qparams_from_range, quantize_value, select_auto, Candidate,
+    dequantize_value, qparams_from_range, quantize_value, select_auto, CalibError, Candidate,
     HistogramObserver, Method, Observer, QParams, QScheme,
 };
 use mw_exec::Plan;
@@ -159,6 +159,28 @@ fn add_errors(values: &[f32], qps: &[QParams], sse: &mut [f64]) {
 /// Candidate ranges per watched tensor, on the fit observers.
 type Candidates = Vec<Option<Vec<(Method, (f32, f32))>>>;
 
+/// The fit observer with its candidate ranges already computed, so that [`select_auto`] does not
+/// run the entropy and MSE searches a second time.
+struct Precomputed<'a> {
+    fit: &'a HistogramObserver,
+    ranges: &'a [(Method, (f32, f32))],
+}
+
+impl Observer for Precomputed<'_> {
+    fn observe(&mut self, _values: &[f32]) {}
+
+    fn stats(&self) -> crate::calibrate::ValueStats {
+        self.fit.stats()
+    }
+
+    fn range(&self, method: Method, scheme: QScheme) -> Result<(f32, f32), CalibError> {
+        match self.ranges.iter().find(|(m, _)| *m == method) {
+            Some(&(_, r)) => Ok(r),
+            None => self.fit.range(method, scheme),
+        }
+    }
+}
+
 fn candidate_ranges(
     o: &Observed,
     watch: &[ValueId],
@@ -255,10 +277,13 @@ pub(crate) fn choose_ranges(
         let (method, candidates) = match &auto {
             None => (methods[0], Vec::new()),
             Some((cands, sse)) => {
-                let fit = o.fit[v.0].as_ref().unwrap_or(&all);
                 let list = cands[v.0].as_deref().unwrap_or(&[]);
+                let fit = Precomputed {
+                    fit: o.fit[v.0].as_ref().unwrap_or(&all),
+                    ranges: list,
+                };
                 let errors = &sse[v.0];
-                let choice = select_auto(fit, scheme, &methods, |m, r| {
+                let choice = select_auto(&fit, scheme, &methods, |m, r| {
                     let i = list.iter().position(|c| c.0 == m && c.1 == r);
                     Ok::<f64, Infallible>(
                         i.and_then(|i| errors.get(i).copied()).unwrap_or(f64::NAN),
