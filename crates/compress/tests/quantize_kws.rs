@@ -3,6 +3,7 @@
 //! top-1 of the QDQ model in the float engine (fake quantization), top-1 in ONNX Runtime (which
 //! runs the QDQ model with its own int8 kernels) and their agreement; and determinism. Skips,
 //! printing why, without ../shared (or, for the ONNX Runtime part, without the Python venv).
+use mw_compress::calibrate::Method;
 use mw_compress::quantize::{quantize, QuantizeConfig, RangeChoice};
 use mw_data::speech_commands::{feature_values, features_tensor};
 use mw_data::{MfccFrontEnd, SpeechCommands, Split};
@@ -148,7 +149,7 @@ fn quantizing_kws_twice_gives_the_same_bytes() {
         return;
     };
     let (calib, _) = features(&k.data, Split::Calibration, 100);
-    let cfg = config(RangeChoice::auto(99.99));
+    let cfg = config(RangeChoice::Method(Method::Entropy));
     let a = quantize(k.graph.clone(), calib.clone(), &cfg).unwrap().0;
     let b = quantize(k.graph, calib, &cfg).unwrap().0;
     assert!(mw_onnx::to_bytes(&a).unwrap() == mw_onnx::to_bytes(&b).unwrap());
