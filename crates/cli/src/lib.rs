@@ -4,5 +4,6 @@ pub mod dataset;
 pub mod eval;
 pub mod inspect;
 pub mod output;
+pub mod quantize;
 pub mod run;
 pub mod size;

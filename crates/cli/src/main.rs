@@ -1,7 +1,7 @@
 //! The `milliwatt` command line: arguments → validated configuration → library call → report.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use milliwatt::{eval, inspect, run, size::parse_bytes};
+use milliwatt::{eval, inspect, quantize, run, size::parse_bytes};
 use mw_ir::Limits;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +68,62 @@ enum Command {
         #[arg(long)]
         engine: Option<String>,
     },
+    /// Post-training INT8 quantization into a QDQ ONNX model, with a per-layer report.
+    Quantize(QuantizeArgs),
+}
+
+#[derive(clap::Args)]
+struct QuantizeArgs {
+    model: PathBuf,
+    /// Calibration data: `speech-commands:DIR` or `fashion-mnist:DIR`.
+    #[arg(long)]
+    calib: String,
+    /// Split to calibrate on: calibration (speech-commands) or all (fashion-mnist); eval is
+    /// refused.
+    #[arg(long, default_value = "calibration")]
+    calib_split: String,
+    /// Quantization scheme (w8a8: int8 weights and activations).
+    #[arg(long, default_value = "w8a8")]
+    scheme: String,
+    /// Activation range method: minmax, percentile, entropy, mse or auto.
+    #[arg(long, default_value = "minmax")]
+    calibration: String,
+    /// Percent of values kept by `percentile` (and tried by `auto`).
+    #[arg(long, default_value_t = 99.99)]
+    percentile: f64,
+    /// One weight scale per tensor instead of per output channel.
+    #[arg(long)]
+    per_tensor: bool,
+    /// Activation integer type: int8 or uint8.
+    #[arg(long, default_value = "int8")]
+    activations: String,
+    /// Node names whose layers stay in float (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    keep_float: Vec<String>,
+    /// Keep the first weighted layer in float.
+    #[arg(long)]
+    keep_first: bool,
+    /// Keep the last weighted layer in float.
+    #[arg(long)]
+    keep_last: bool,
+    /// When an int32 accumulator cannot be proven safe: keep-float or refuse.
+    #[arg(long, default_value = "keep-float")]
+    overflow: String,
+    /// Skip the per-layer SQNR and sensitivity measurements.
+    #[arg(long)]
+    no_measure: bool,
+    /// Examples per calibration batch.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Where to write the QDQ model (atomically).
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// Also write the JSON report to this file (atomically).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Print the JSON report instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -154,6 +210,39 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 emit(&result.text());
             }
         }
+        Command::Quantize(args) => run_quantize(args, &limits)?,
+    }
+    Ok(())
+}
+
+fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
+    quantize::parse_scheme(&a.scheme)?;
+    let config = mw_compress::quantize::QuantizeConfig {
+        ranges: quantize::parse_calibration(&a.calibration, a.percentile)?,
+        activations: quantize::parse_activations(&a.activations)?,
+        per_channel: !a.per_tensor,
+        keep_float: a.keep_float,
+        keep_first: a.keep_first,
+        keep_last: a.keep_last,
+        overflow: quantize::parse_overflow(&a.overflow)?,
+        measure: !a.no_measure,
+        ..Default::default()
+    };
+    let options = quantize::QuantizeOptions {
+        calib: a.calib.parse()?,
+        split: a.calib_split.parse()?,
+        batch: a.batch.max(1),
+        config,
+    };
+    let report = quantize::quantize_file(&a.model, &a.output, &options, limits)?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = a.report {
+        milliwatt::output::write_atomic(&path, json.as_bytes())?;
+    }
+    if a.json {
+        emit(&json);
+    } else {
+        emit(&report.table());
     }
     Ok(ExitCode::SUCCESS)
 }
