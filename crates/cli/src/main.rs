@@ -60,6 +60,43 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Energy per inference, latency and power of a model on a hardware profile.
+    Energy {
+        model: PathBuf,
+        /// Built-in profile name (horowitz-45nm, ndp120, cortex-m4, phone-soc) or a TOML file.
+        #[arg(long)]
+        hw: String,
+        /// Inference rate for the average power (`10/s`, `600/min`).
+        #[arg(long)]
+        rate: Option<String>,
+        /// Power budget (`10mW`, `1.5W`); needs --rate.
+        #[arg(long)]
+        budget: Option<String>,
+        /// Eval report (`milliwatt eval --report`) for accuracy per mJ.
+        #[arg(long)]
+        accuracy_from: Option<PathBuf>,
+        /// Print one JSON object (the energy report plus accuracy fields).
+        #[arg(long)]
+        json: bool,
+    },
+    /// One self-contained HTML page comparing model variants on hardware profiles.
+    Report {
+        #[arg(required = true)]
+        models: Vec<PathBuf>,
+        /// Profile name or TOML file; repeat for several.
+        #[arg(long = "hw", required = true)]
+        hws: Vec<String>,
+        /// Eval reports, one per model in model order (or matched by model file name).
+        #[arg(long = "eval")]
+        evals: Vec<PathBuf>,
+        #[arg(long)]
+        rate: Option<String>,
+        #[arg(long)]
+        budget: Option<String>,
+        /// Output HTML file (written atomically).
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -125,6 +162,40 @@ fn dispatch(cli: Cli) -> Result<()> {
             } else {
                 emit(&result.text());
             }
+        }
+        Command::Energy {
+            model,
+            hw,
+            rate,
+            budget,
+            accuracy_from,
+            json,
+        } => {
+            let options = milliwatt::energy::options(rate.as_deref(), budget.as_deref())?;
+            let out = milliwatt::energy::energy_file(
+                &model,
+                &hw,
+                &options,
+                accuracy_from.as_deref(),
+                &limits,
+            )?;
+            if json {
+                emit(&serde_json::to_string_pretty(&out)?);
+            } else {
+                emit(&out.text());
+            }
+        }
+        Command::Report {
+            models,
+            hws,
+            evals,
+            rate,
+            budget,
+            output,
+        } => {
+            let options = milliwatt::energy::options(rate.as_deref(), budget.as_deref())?;
+            milliwatt::report::report_files(&models, &hws, &evals, &options, &output, &limits)?;
+            emit(&format!("wrote {}", output.display()));
         }
     }
     Ok(())
