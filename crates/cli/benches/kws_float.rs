@@ -49,7 +49,12 @@ fn infer_seconds(plan: &Plan, batches: &[Tensor], threads: usize) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn onnxruntime_seconds(model: &std::path::Path, mfcc: &std::path::Path, threads: usize, runs: usize) -> Option<f64> {
+fn onnxruntime_seconds(
+    model: &std::path::Path,
+    mfcc: &std::path::Path,
+    threads: usize,
+    runs: usize,
+) -> Option<f64> {
     let py = mw_testkit::python()?;
     let script = r#"
 import sys, time, numpy as np, onnxruntime as ort
@@ -78,7 +83,10 @@ print(sorted(times)[len(times) // 2])
 
 fn main() {
     let (Some(model), Some(data), Some(mfcc)) = (
-        mw_testkit::shared_or_skip("kws_float bench", "models/mlperf-tiny/kws_dscnn_float32.onnx"),
+        mw_testkit::shared_or_skip(
+            "kws_float bench",
+            "models/mlperf-tiny/kws_dscnn_float32.onnx",
+        ),
         mw_testkit::shared_or_skip("kws_float bench", "data/speech_commands_v0.02_test"),
         mw_testkit::shared_or_skip("kws_float bench", "data/kws_reference_features/mfcc.npy"),
     ) else {
@@ -104,7 +112,11 @@ fn main() {
     let batches = batches(&features);
     let plan = Plan::new(mw_onnx::load(&model, &limits).expect("model"), limits).expect("plan");
     for threads in [1, 2] {
-        let ours = median((0..7).map(|_| infer_seconds(&plan, &batches, threads)).collect());
+        let ours = median(
+            (0..7)
+                .map(|_| infer_seconds(&plan, &batches, threads))
+                .collect(),
+        );
         match onnxruntime_seconds(&model, &mfcc, threads, 7) {
             Some(ort) => println!(
                 "inference of 4,890 rows, {threads} thread(s): milliwatt {ours:.3} s, onnxruntime {ort:.3} s, ratio {:.2}× (milliwatt / onnxruntime)",

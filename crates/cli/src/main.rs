@@ -68,6 +68,43 @@ enum Command {
         #[arg(long)]
         engine: Option<String>,
     },
+    /// Energy per inference, latency and power of a model on a hardware profile.
+    Energy {
+        model: PathBuf,
+        /// Built-in profile name (horowitz-45nm, ndp120, cortex-m4, phone-soc) or a TOML file.
+        #[arg(long)]
+        hw: String,
+        /// Inference rate for the average power (`10/s`, `600/min`).
+        #[arg(long)]
+        rate: Option<String>,
+        /// Power budget (`10mW`, `1.5W`); needs --rate.
+        #[arg(long)]
+        budget: Option<String>,
+        /// Eval report (`milliwatt eval --report`) for accuracy per mJ.
+        #[arg(long)]
+        accuracy_from: Option<PathBuf>,
+        /// Print one JSON object (the energy report plus accuracy fields).
+        #[arg(long)]
+        json: bool,
+    },
+    /// One self-contained HTML page comparing model variants on hardware profiles.
+    Report {
+        #[arg(required = true)]
+        models: Vec<PathBuf>,
+        /// Profile name or TOML file; repeat for several.
+        #[arg(long = "hw", required = true)]
+        hws: Vec<String>,
+        /// Eval reports, one per model in model order (or matched by model file name).
+        #[arg(long = "eval")]
+        evals: Vec<PathBuf>,
+        #[arg(long)]
+        rate: Option<String>,
+        #[arg(long)]
+        budget: Option<String>,
+        /// Output HTML file (written atomically).
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
     /// Post-training INT8 quantization into a QDQ ONNX model, with a per-layer report.
     Quantize(QuantizeArgs),
 }
@@ -211,8 +248,42 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Quantize(args) => run_quantize(args, &limits)?,
+        Command::Energy {
+            model,
+            hw,
+            rate,
+            budget,
+            accuracy_from,
+            json,
+        } => {
+            let options = milliwatt::energy::options(rate.as_deref(), budget.as_deref())?;
+            let out = milliwatt::energy::energy_file(
+                &model,
+                &hw,
+                &options,
+                accuracy_from.as_deref(),
+                &limits,
+            )?;
+            if json {
+                emit(&serde_json::to_string_pretty(&out)?);
+            } else {
+                emit(&out.text());
+            }
+        }
+        Command::Report {
+            models,
+            hws,
+            evals,
+            rate,
+            budget,
+            output,
+        } => {
+            let options = milliwatt::energy::options(rate.as_deref(), budget.as_deref())?;
+            milliwatt::report::report_files(&models, &hws, &evals, &options, &output, &limits)?;
+            emit(&format!("wrote {}", output.display()));
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
@@ -244,7 +315,7 @@ fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
     } else {
         emit(&report.table());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Writes a report to stdout; a closed pipe (`milliwatt ... | head`) ends the program quietly.
