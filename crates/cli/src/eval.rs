@@ -307,7 +307,7 @@ fn progress_bar(enabled: bool, n: u64) -> ProgressBar {
 
 /// Arg-max of each of `rows` equal rows; ties go to the lowest index, NaN never wins.
 fn argmax_rows(scores: &[f32], rows: usize) -> Result<Vec<usize>> {
-    if rows == 0 || scores.len() % rows != 0 {
+    if rows == 0 || !scores.len().is_multiple_of(rows) {
         bail!(
             "model output of {} values does not split into {rows} rows",
             scores.len()
