@@ -1,7 +1,7 @@
 //! The `milliwatt` command line: arguments → validated configuration → library call → report.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use milliwatt::{eval, inspect, run, size::parse_bytes};
+use milliwatt::{eval, inspect, quantize, run, size::parse_bytes};
 use mw_ir::Limits;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +68,99 @@ enum Command {
         #[arg(long)]
         engine: Option<String>,
     },
+    /// Energy per inference, latency and power of a model on a hardware profile.
+    Energy {
+        model: PathBuf,
+        /// Built-in profile name (horowitz-45nm, ndp120, cortex-m4, phone-soc) or a TOML file.
+        #[arg(long)]
+        hw: String,
+        /// Inference rate for the average power (`10/s`, `600/min`).
+        #[arg(long)]
+        rate: Option<String>,
+        /// Power budget (`10mW`, `1.5W`); needs --rate.
+        #[arg(long)]
+        budget: Option<String>,
+        /// Eval report (`milliwatt eval --report`) for accuracy per mJ.
+        #[arg(long)]
+        accuracy_from: Option<PathBuf>,
+        /// Print one JSON object (the energy report plus accuracy fields).
+        #[arg(long)]
+        json: bool,
+    },
+    /// One self-contained HTML page comparing model variants on hardware profiles.
+    Report {
+        #[arg(required = true)]
+        models: Vec<PathBuf>,
+        /// Profile name or TOML file; repeat for several.
+        #[arg(long = "hw", required = true)]
+        hws: Vec<String>,
+        /// Eval reports, one per model in model order (or matched by model file name).
+        #[arg(long = "eval")]
+        evals: Vec<PathBuf>,
+        #[arg(long)]
+        rate: Option<String>,
+        #[arg(long)]
+        budget: Option<String>,
+        /// Output HTML file (written atomically).
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
+    /// Post-training INT8 quantization into a QDQ ONNX model, with a per-layer report.
+    Quantize(QuantizeArgs),
+}
+
+#[derive(clap::Args)]
+struct QuantizeArgs {
+    model: PathBuf,
+    /// Calibration data: `speech-commands:DIR` or `fashion-mnist:DIR`.
+    #[arg(long)]
+    calib: String,
+    /// Split to calibrate on: calibration (speech-commands) or all (fashion-mnist); eval is
+    /// refused.
+    #[arg(long, default_value = "calibration")]
+    calib_split: String,
+    /// Quantization scheme (w8a8: int8 weights and activations).
+    #[arg(long, default_value = "w8a8")]
+    scheme: String,
+    /// Activation range method: minmax, percentile, entropy, mse or auto.
+    #[arg(long, default_value = "minmax")]
+    calibration: String,
+    /// Percent of values kept by `percentile` (and tried by `auto`).
+    #[arg(long, default_value_t = 99.99)]
+    percentile: f64,
+    /// One weight scale per tensor instead of per output channel.
+    #[arg(long)]
+    per_tensor: bool,
+    /// Activation integer type: int8 or uint8.
+    #[arg(long, default_value = "int8")]
+    activations: String,
+    /// Node names whose layers stay in float (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    keep_float: Vec<String>,
+    /// Keep the first weighted layer in float.
+    #[arg(long)]
+    keep_first: bool,
+    /// Keep the last weighted layer in float.
+    #[arg(long)]
+    keep_last: bool,
+    /// When an int32 accumulator cannot be proven safe: keep-float or refuse.
+    #[arg(long, default_value = "keep-float")]
+    overflow: String,
+    /// Skip the per-layer SQNR and sensitivity measurements.
+    #[arg(long)]
+    no_measure: bool,
+    /// Examples per calibration batch.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Where to write the QDQ model (atomically).
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// Also write the JSON report to this file (atomically).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Print the JSON report instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -154,8 +247,75 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 emit(&result.text());
             }
         }
+        Command::Quantize(args) => run_quantize(args, &limits)?,
+        Command::Energy {
+            model,
+            hw,
+            rate,
+            budget,
+            accuracy_from,
+            json,
+        } => {
+            let options = milliwatt::energy::options(rate.as_deref(), budget.as_deref())?;
+            let out = milliwatt::energy::energy_file(
+                &model,
+                &hw,
+                &options,
+                accuracy_from.as_deref(),
+                &limits,
+            )?;
+            if json {
+                emit(&serde_json::to_string_pretty(&out)?);
+            } else {
+                emit(&out.text());
+            }
+        }
+        Command::Report {
+            models,
+            hws,
+            evals,
+            rate,
+            budget,
+            output,
+        } => {
+            let options = milliwatt::energy::options(rate.as_deref(), budget.as_deref())?;
+            milliwatt::report::report_files(&models, &hws, &evals, &options, &output, &limits)?;
+            emit(&format!("wrote {}", output.display()));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
+    quantize::parse_scheme(&a.scheme)?;
+    let config = mw_compress::quantize::QuantizeConfig {
+        ranges: quantize::parse_calibration(&a.calibration, a.percentile)?,
+        activations: quantize::parse_activations(&a.activations)?,
+        per_channel: !a.per_tensor,
+        keep_float: a.keep_float,
+        keep_first: a.keep_first,
+        keep_last: a.keep_last,
+        overflow: quantize::parse_overflow(&a.overflow)?,
+        measure: !a.no_measure,
+        ..Default::default()
+    };
+    let options = quantize::QuantizeOptions {
+        calib: a.calib.parse()?,
+        split: a.calib_split.parse()?,
+        batch: a.batch.max(1),
+        config,
+    };
+    let report = quantize::quantize_file(&a.model, &a.output, &options, limits)?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = a.report {
+        milliwatt::output::write_atomic(&path, json.as_bytes())?;
+    }
+    if a.json {
+        emit(&json);
+    } else {
+        emit(&report.table());
+    }
+    Ok(())
 }
 
 /// Writes a report to stdout; a closed pipe (`milliwatt ... | head`) ends the program quietly.

@@ -6,6 +6,8 @@
 //! quantization parameters, rounding) live here as plain functions on slices and tensors.
 //!
 //! Present so far: [`calibrate`] — streaming, bounded-memory activation-range calibration and
-//! quantization-parameter derivation, the groundwork of INT8 post-training quantization.
+//! quantization-parameter derivation; [`quantize`] — INT8 post-training quantization of a float
+//! graph into a standard ONNX QDQ graph, with a per-layer report.
 
 pub mod calibrate;
+pub mod quantize;

@@ -3,7 +3,7 @@
 //! For each layer: the optimized int8 plan, the int8 scalar reference, a naive f32 direct loop,
 //! and (for the GEMM-shaped layers) f32 im2col + the `gemm` crate without parallelism.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use mw_kernels::int8::conv::{reference, Conv2dParams, ConvPlan};
 use mw_kernels::int8::requant::{Activation, OutputStage, RoundingMode};
 use mw_kernels::int8::QInput;
@@ -245,9 +245,96 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// Fastest of `reps` calls, in microseconds: robust to other processes on a shared machine.
+fn min_us(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..reps)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Prints the min-of-N table (set `INT8_BENCH_MIN=0` to skip it).
+fn min_table() {
+    if std::env::var("INT8_BENCH_MIN").is_ok_and(|v| v == "0") {
+        return;
+    }
+    println!("min of 300 calls, µs: layer | int8 optimized | int8 reference | f32 naive | f32 im2col+gemm");
+    for layer in layers() {
+        let p = layer.p;
+        let d = p.dims().unwrap();
+        let x: Vec<u8> = bytes(d.x_len, 1);
+        let w: Vec<i8> = bytes(d.w_len, 2)
+            .into_iter()
+            .map(|v| (v as i8).max(-127))
+            .collect();
+        let bias: Vec<i32> = bytes(p.out_channels, 3)
+            .into_iter()
+            .map(|v| i32::from(v) * 37 - 4000)
+            .collect();
+        let stage = OutputStage::from_scales::<u8>(
+            0.02,
+            &vec![0.004; p.out_channels],
+            0.05,
+            0,
+            Activation::Relu,
+            RoundingMode::FixedPoint,
+        )
+        .unwrap();
+        let plan = ConvPlan::new(p, &w).unwrap();
+        let xin = QInput {
+            data: &x,
+            zero_point: 0,
+        };
+        let mut out = vec![0u8; d.out_len];
+        let opt = min_us(300, || {
+            plan.run(black_box(xin), Some(&bias), &stage, &mut out)
+                .unwrap()
+        });
+        let refr = min_us(30, || {
+            reference::conv2d(&p, black_box(xin), &w, Some(&bias), &stage, &mut out).unwrap()
+        });
+        let xf: Vec<f32> = x.iter().map(|&v| f32::from(v) * 0.02).collect();
+        let wf: Vec<f32> = w.iter().map(|&v| f32::from(v) * 0.004).collect();
+        let bf: Vec<f32> = bias.iter().map(|&v| v as f32 * 0.02 * 0.004).collect();
+        let mut outf = vec![0f32; d.out_len];
+        let naive = min_us(30, || {
+            conv_f32_naive(&p, black_box(&xf), &wf, &bf, &mut outf)
+        });
+        let gemm = if p.groups == 1 {
+            let mut col = vec![0f32; d.k * d.out_hw[0] * d.out_hw[1]];
+            format!(
+                "{:.1}",
+                min_us(300, || conv_f32_gemm(
+                    &p,
+                    black_box(&xf),
+                    &wf,
+                    &bf,
+                    &mut col,
+                    &mut outf
+                ))
+            )
+        } else {
+            "-".into()
+        };
+        println!(
+            "{} | {opt:.1} | {refr:.1} | {naive:.1} | {gemm}",
+            layer.name
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
     targets = bench
 }
-criterion_main!(benches);
+
+fn main() {
+    min_table();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -17,8 +17,8 @@
 //! Environment: `MW_CONFORMANCE_OPS=Conv,Gemm` runs only cases containing one of those ops;
 //! `MW_CONFORMANCE_VERBOSE=1` prints each failure's reason (the first mismatch: index, got,
 //! expected).
-use mw_exec::Plan;
-use mw_ir::{Dim, Graph, Limits, ValueId};
+use mw_exec::{ExecError, Plan};
+use mw_ir::{Dim, Graph, IrError, Limits, OpError, ValueId};
 use mw_onnx::proto::{type_proto, ModelProto, TensorProto, ValueInfoProto};
 use mw_tensor::{DType, Data, Tensor};
 use prost::Message;
@@ -36,6 +36,16 @@ const OUT_OF_SCOPE: &[(&str, &str)] = &[
         "test_batchnorm_example_training_mode",
         "training mode (batch statistics, running-mean outputs)",
     ),
+    ("test_training_dropout", "training mode (random mask)"),
+    (
+        "test_training_dropout_default",
+        "training mode (random mask)",
+    ),
+    (
+        "test_training_dropout_default_mask",
+        "training mode (random mask)",
+    ),
+    ("test_training_dropout_mask", "training mode (random mask)"),
 ];
 
 fn main() {
@@ -318,18 +328,45 @@ fn bind(graph: &Graph, inputs: Vec<Tensor>, limits: Limits) -> Result<(Plan, Vec
             inputs.len()
         ));
     }
-    let mut rest = Vec::new();
+    let mut pending: Vec<(ValueId, Tensor)> = Vec::new();
     for (id, t) in runtime.into_iter().zip(inputs) {
         let v = g.value_mut(id);
         v.shape = Some(t.shape().iter().map(|&d| Dim::Fixed(d)).collect());
         if t.dtype().is_integer() {
             v.konst = Some(Arc::new(t));
         } else {
-            rest.push(t);
+            pending.push((id, t));
         }
     }
-    let plan = Plan::new(g, limits).map_err(|e| format!("plan: {e}"))?;
-    Ok((plan, rest))
+    // A float input that decides a shape (Resize `scales`) is bound too, when planning says so.
+    loop {
+        match Plan::new(g.clone(), limits) {
+            Ok(plan) => return Ok((plan, pending.into_iter().map(|(_, t)| t).collect())),
+            Err(e) => {
+                let wanted = not_constant_input(&g, &e);
+                let Some(pos) = wanted.and_then(|v| pending.iter().position(|(id, _)| *id == v))
+                else {
+                    return Err(format!("plan: {e}"));
+                };
+                let (id, t) = pending.remove(pos);
+                g.value_mut(id).konst = Some(Arc::new(t));
+            }
+        }
+    }
+}
+
+/// The value a planning error says must be constant, if it is that kind of error.
+fn not_constant_input(g: &Graph, e: &ExecError) -> Option<ValueId> {
+    let ExecError::Ir(IrError::Node {
+        node,
+        source: OpError::NotConstant(i),
+        ..
+    }) = e
+    else {
+        return None;
+    };
+    let n = g.nodes.iter().find(|n| &n.name == node)?;
+    n.inputs.get(*i).copied().flatten()
 }
 
 /// `<prefix>_0.pb`, `<prefix>_1.pb`, ... up to the first missing index.

@@ -27,6 +27,8 @@ pub mod softmax;
 #[cfg(test)]
 mod cases;
 #[cfg(test)]
+mod ort_tests;
+#[cfg(test)]
 mod testutil;
 
 use std::fmt::Debug;

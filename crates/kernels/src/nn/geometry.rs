@@ -131,8 +131,10 @@ impl ConvGeometry {
 }
 
 /// Geometry of a pooling window over `x [batch, channels, input...]` producing
-/// `y [batch, channels, output...]`. The output dims are given (the caller decides floor or ceil
-/// rounding); windows reaching past the padded input only cover the positions inside it.
+/// `y [batch, channels, output...]`: window `o` covers input positions `o·s − pads_begin + t·d`
+/// for taps `t < kernel`. The output dims are given (the caller decides the rounding); windows
+/// reaching past the input only cover the positions inside it. Pads may be negative (a negative
+/// begin pad shifts the windows forward); `pads_end` only bounds which taps count as padding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolGeometry {
     pub batch: usize,
@@ -141,8 +143,8 @@ pub struct PoolGeometry {
     pub kernel: Vec<usize>,
     pub strides: Vec<usize>,
     pub dilations: Vec<usize>,
-    pub pads_begin: Vec<usize>,
-    pub pads_end: Vec<usize>,
+    pub pads_begin: Vec<isize>,
+    pub pads_end: Vec<isize>,
     pub output: Vec<usize>,
 }
 
@@ -150,16 +152,11 @@ impl PoolGeometry {
     /// Checks consistency and buffer lengths; returns `(input plane, output plane)` sizes.
     pub(crate) fn check_buffers(&self, x: usize, y: usize) -> Result<(usize, usize), NnError> {
         let r = self.input.len();
-        let same_rank = [
-            &self.kernel,
-            &self.strides,
-            &self.dilations,
-            &self.pads_begin,
-            &self.pads_end,
-            &self.output,
-        ]
-        .iter()
-        .all(|v| v.len() == r);
+        let same_rank = [&self.kernel, &self.strides, &self.dilations, &self.output]
+            .iter()
+            .all(|v| v.len() == r)
+            && self.pads_begin.len() == r
+            && self.pads_end.len() == r;
         if r == 0 || !same_rank {
             return err(format!("inconsistent spatial ranks in {self:?}"));
         }
@@ -168,7 +165,9 @@ impl PoolGeometry {
             return err("pool kernel, strides and dilations must be positive");
         }
         let too_big = || NnError("pool sizes overflow".into());
-        if !reach_fits(&self.output, &self.strides, &self.kernel, &self.dilations) {
+        let pads_fit = (self.pads_begin.iter().chain(&self.pads_end))
+            .all(|p| p.unsigned_abs() < isize::MAX as usize / 4);
+        if !pads_fit || !reach_fits(&self.output, &self.strides, &self.kernel, &self.dilations) {
             return Err(too_big());
         }
         let planes = self.batch.checked_mul(self.channels).ok_or_else(too_big)?;
@@ -184,7 +183,7 @@ impl PoolGeometry {
     /// Input coordinate of the first tap of output index `o` along `dim` (negative inside the
     /// begin padding).
     pub(crate) fn window_start(&self, dim: usize, o: usize) -> isize {
-        (o * self.strides[dim]) as isize - self.pads_begin[dim] as isize
+        (o * self.strides[dim]) as isize - self.pads_begin[dim]
     }
 }
 

@@ -1,12 +1,15 @@
 //! Kernels of the `nn` op family: convolution, transposed convolution, matrix products, pooling
 //! and batch normalization, on row-major `N, C, spatial...` (ONNX) layouts.
 //!
-//! The fast kernels ([`conv`], [`gemm`]) each have a scalar twin in [`reference`] that is obviously
-//! correct and never optimized; property tests pit each pair against each other. Pooling,
-//! [`conv_transpose`] and [`batch_norm`] have a single plain implementation.
+//! The fast kernels ([`conv`], [`gemm`], [`max_pool`], [`average_pool`]) each have a scalar twin
+//! in [`reference`](mod@reference) that is obviously correct and never optimized; property tests pit each pair
+//! against each other. [`conv_transpose`], [`batch_norm`] and the global pools have a single
+//! plain implementation. Everything is single-threaded and deterministic on a given machine (the
+//! `gemm` crate picks AVX2 or AVX-512 kernels at run time, so another CPU may round differently).
 //!
 //! Every kernel checks its slices against the geometry it is given and returns [`NnError`]
-//! instead of panicking; buffers it allocates are bounded by its inputs and outputs.
+//! instead of panicking; scratch buffers are bounded by the inputs and outputs or by a fixed cap
+//! (beyond which [`conv`] falls back to its reference).
 
 mod conv;
 mod conv_transpose;

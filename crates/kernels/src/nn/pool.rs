@@ -54,7 +54,7 @@ impl Window {
             self.start[d] = start;
             self.k_lo[d] = lo as usize;
             self.k_hi[d] = hi as usize;
-            let padded = below(g.input[d] as isize + g.pads_end[d] as isize);
+            let padded = below(g.input[d] as isize + g.pads_end[d]);
             self.padded_count *= padded.max(0) as usize;
         }
     }
@@ -67,22 +67,44 @@ impl Window {
             .product()
     }
 
-    /// Calls `f(row-major offset, per-dim coordinates)` for every real input position, in
-    /// row-major order of taps.
-    fn for_each(&self, g: &PoolGeometry, coord: &mut [usize], mut f: impl FnMut(usize, &[usize])) {
+    /// Calls `f(offset, n, step)` for every run of real input positions the window covers:
+    /// the `n` elements at `offset + j·step` (row-major offsets), runs in row-major order.
+    /// Trailing dims the window covers whole (contiguously) merge into a single run.
+    fn for_each_row(
+        &self,
+        g: &PoolGeometry,
+        k: &mut [usize],
+        mut f: impl FnMut(usize, usize, usize),
+    ) {
         if self.real_count() == 0 {
             return;
         }
-        let rank = coord.len();
-        let mut k: Vec<usize> = self.k_lo.clone();
+        let rank = k.len();
+        let whole = |d: usize| {
+            self.k_hi[d] - self.k_lo[d] == g.input[d] && (g.dilations[d] == 1 || g.input[d] == 1)
+        };
+        let merged = (0..rank).rev().take_while(|&d| whole(d)).count();
+        let (outer, run, step) = if merged > 0 {
+            let run = g.input[rank - merged..].iter().product();
+            (rank - merged, run, 1)
+        } else {
+            let last = rank - 1;
+            (last, self.k_hi[last] - self.k_lo[last], g.dilations[last])
+        };
+        k.copy_from_slice(&self.k_lo);
         loop {
             let mut off = 0;
-            for d in 0..rank {
-                coord[d] = (self.start[d] + (k[d] * g.dilations[d]) as isize) as usize;
-                off = off * g.input[d] + coord[d];
+            for (d, &kd) in k.iter().enumerate() {
+                // A merged dim starts at its first element.
+                let c = if d >= outer && merged > 0 {
+                    0
+                } else {
+                    (self.start[d] + (kd * g.dilations[d]) as isize) as usize
+                };
+                off = off * g.input[d] + c;
             }
-            f(off, coord);
-            let mut d = rank;
+            f(off, run, step);
+            let mut d = outer;
             loop {
                 if d == 0 {
                     return;
@@ -114,7 +136,7 @@ pub fn max_pool<T: PoolElement>(
     }
     let rank = g.input.len();
     let mut win = Window::new(rank);
-    let mut coord = vec![0usize; rank];
+    let mut k = vec![0usize; rank];
     let mut o = vec![0usize; rank];
     for (p, yp) in y.chunks_exact_mut(out_plane.max(1)).enumerate() {
         let plane = &x[p * in_plane..][..in_plane];
@@ -123,19 +145,23 @@ pub fn max_pool<T: PoolElement>(
             win.locate(g, &o);
             let mut best = T::LOWEST;
             let mut best_at = None;
-            win.for_each(g, &mut coord, |off, c| {
-                if plane[off] > best || best_at.is_none() && plane[off] == best {
-                    best = plane[off];
-                    best_at = Some(if column_major {
-                        column_offset(c, &g.input)
-                    } else {
-                        off
-                    });
+            win.for_each_row(g, &mut k, |off, n, step| {
+                for at in (off..).step_by(step).take(n) {
+                    if plane[at] > best || best_at.is_none() && plane[at] == best {
+                        best = plane[at];
+                        best_at = Some(at);
+                    }
                 }
             });
             *yv = best;
             if let Some(ix) = indices.as_deref_mut() {
-                ix[p * out_plane + oi] = (p * in_plane + best_at.unwrap_or(0)) as i64;
+                let at = best_at.unwrap_or(0);
+                let at = if column_major {
+                    column_offset(at, &g.input)
+                } else {
+                    at
+                };
+                ix[p * out_plane + oi] = (p * in_plane + at) as i64;
             }
             next_index(&mut o, &g.output);
         }
@@ -143,8 +169,15 @@ pub fn max_pool<T: PoolElement>(
     Ok(())
 }
 
-fn column_offset(coord: &[usize], dims: &[usize]) -> usize {
-    coord
+/// The column-major offset of the position whose row-major offset in `dims` is `row_major`.
+fn column_offset(row_major: usize, dims: &[usize]) -> usize {
+    let mut coords = vec![0usize; dims.len()];
+    let mut rest = row_major;
+    for (c, &d) in coords.iter_mut().zip(dims).rev() {
+        *c = rest % d;
+        rest /= d;
+    }
+    coords
         .iter()
         .zip(dims)
         .rev()
@@ -163,7 +196,7 @@ pub fn average_pool(
     let (in_plane, out_plane) = g.check_buffers(x.len(), y.len())?;
     let rank = g.input.len();
     let mut win = Window::new(rank);
-    let mut coord = vec![0usize; rank];
+    let mut k = vec![0usize; rank];
     let mut o = vec![0usize; rank];
     for (p, yp) in y.chunks_exact_mut(out_plane.max(1)).enumerate() {
         let plane = &x[p * in_plane..][..in_plane];
@@ -171,7 +204,11 @@ pub fn average_pool(
         for yv in yp.iter_mut() {
             win.locate(g, &o);
             let mut sum = 0.0f32;
-            win.for_each(g, &mut coord, |off, _| sum += plane[off]);
+            win.for_each_row(g, &mut k, |off, n, step| {
+                for v in plane[off..].iter().step_by(step).take(n) {
+                    sum += v;
+                }
+            });
             let count = if count_include_pad {
                 win.padded_count
             } else {
@@ -230,8 +267,8 @@ mod tests {
             kernel: kernel.to_vec(),
             strides: strides.to_vec(),
             dilations: vec![1, 1],
-            pads_begin: pads[..2].to_vec(),
-            pads_end: pads[2..].to_vec(),
+            pads_begin: pads[..2].iter().map(|&p| p as isize).collect(),
+            pads_end: pads[2..].iter().map(|&p| p as isize).collect(),
             output: output.to_vec(),
         }
     }
@@ -295,5 +332,62 @@ mod tests {
         global_max_pool(&[1.0f32, 3.0, -2.0, -4.0], 2, &mut m).unwrap();
         assert_eq!(m, [3.0, -2.0]);
         assert!(global_max_pool(&[1.0f32; 3], 2, &mut m).is_err());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::nn::reference;
+    use crate::nn::testutil::values;
+    use proptest::prelude::*;
+
+    /// Per dim: input, kernel, stride, dilation and output sizes, then the (maybe negative) pads.
+    fn geometry() -> impl Strategy<Value = PoolGeometry> {
+        let sizes = (1usize..8, 1usize..5, 1usize..4, 1usize..3, 0usize..7)
+            .prop_map(|(i, k, s, d, o)| [i, k, s, d, o]);
+        let dim = (sizes, -1isize..3, -1isize..3);
+        (1usize..3, 1usize..3, proptest::collection::vec(dim, 1..4)).prop_map(|(b, c, dims)| {
+            let col = |j: usize| dims.iter().map(|d| d.0[j]).collect::<Vec<_>>();
+            PoolGeometry {
+                batch: b,
+                channels: c,
+                input: col(0),
+                kernel: col(1),
+                strides: col(2),
+                dilations: col(3),
+                pads_begin: dims.iter().map(|d| d.1).collect(),
+                pads_end: dims.iter().map(|d| d.2).collect(),
+                output: col(4),
+            }
+        })
+    }
+
+    fn same(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn pools_equal_their_reference(g in geometry(), seed in any::<u64>(), incl in any::<bool>()) {
+            let nx = g.batch * g.channels * g.input.iter().product::<usize>();
+            let ny = g.batch * g.channels * g.output.iter().product::<usize>();
+            let x = values(nx, seed);
+            let (mut fast, mut slow) = (vec![0.0; ny], vec![0.0; ny]);
+            average_pool(&g, incl, &x, &mut fast).unwrap();
+            reference::average_pool(&g, incl, &x, &mut slow).unwrap();
+            prop_assert!(fast.iter().zip(&slow).all(|(&a, &b)| same(a, b)), "{:?}", g);
+            let mut ix = vec![0i64; ny];
+            let mut offsets = vec![0usize; ny];
+            max_pool(&g, &x, &mut fast, Some(&mut ix), false).unwrap();
+            reference::max_pool(&g, &x, &mut slow, &mut offsets).unwrap();
+            prop_assert_eq!(&fast, &slow);
+            let in_plane = g.input.iter().product::<usize>();
+            let out_plane = g.output.iter().product::<usize>();
+            for (i, (&a, &b)) in ix.iter().zip(&offsets).enumerate() {
+                prop_assert_eq!(a as usize, (i / out_plane) * in_plane + b);
+            }
+        }
     }
 }

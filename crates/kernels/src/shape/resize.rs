@@ -282,8 +282,16 @@ pub struct Interp {
     pub extrapolation: f64,
 }
 
+/// The order of the separable passes: shrinking axes first, then growing ones (each group in axis
+/// order), so that no intermediate holds more elements than the larger of input and output.
+pub fn pass_order(axes: &[AxisResize]) -> Vec<usize> {
+    let (shrink, grow): (Vec<usize>, Vec<usize>) =
+        (0..axes.len()).partition(|&k| axes[k].out_len <= axes[k].in_len);
+    shrink.into_iter().chain(grow).collect()
+}
+
 /// Resizes every axis of `x` (one [`AxisResize`] per axis) with an interpolating filter, one
-/// separable pass per axis in axis order; identity axes are skipped.
+/// separable pass per non-identity axis in [`pass_order`].
 pub fn resize_interp(
     x: &[f64],
     axes: &[AxisResize],
@@ -292,7 +300,8 @@ pub fn resize_interp(
     let mut shape: Vec<usize> = axes.iter().map(|a| a.in_len).collect();
     check_len(x.len(), &shape)?;
     let mut cur = x.to_vec();
-    for (k, axis) in axes.iter().enumerate() {
+    for k in pass_order(axes) {
+        let axis = &axes[k];
         check_axis(axis)?;
         if axis.is_identity() {
             continue;
@@ -466,6 +475,29 @@ mod tests {
             &linear(CoordMode::HalfPixel),
         );
         assert_eq!(aa(&[1.0, 3.0], 5, Filter::Linear), plain.unwrap());
+    }
+
+    #[test]
+    fn shrinking_passes_run_first() {
+        let axes = [axis(10, 1000, 100.0), axis(1000, 10, 0.01), axis(5, 5, 1.0)];
+        assert_eq!(pass_order(&axes), [1, 2, 0]);
+        // The order changes nothing but rounding.
+        let x: Vec<f64> = (0..6).map(f64::from).collect();
+        let two = [axis(2, 4, 2.0), axis(3, 2, 2.0 / 3.0)];
+        let out = resize_interp(&x, &two, &linear(CoordMode::HalfPixel)).unwrap();
+        let rows = resize_interp(
+            &x,
+            &[axis(2, 4, 2.0), axis(3, 3, 1.0)],
+            &linear(CoordMode::HalfPixel),
+        )
+        .unwrap();
+        let expect = resize_interp(
+            &rows,
+            &[axis(4, 4, 1.0), axis(3, 2, 2.0 / 3.0)],
+            &linear(CoordMode::HalfPixel),
+        )
+        .unwrap();
+        assert!(close(&out, &expect), "{out:?} vs {expect:?}");
     }
 
     #[test]

@@ -7,6 +7,8 @@ mod cast;
 mod clip;
 pub(crate) mod common;
 mod dequantize_linear;
+#[cfg(test)]
+mod ort_oracle;
 mod prelu;
 mod quant_params;
 mod quantize_linear;

@@ -5,7 +5,7 @@
 //! opset 18 on (that input must be a constant known at inference time, since the output shape
 //! depends on it). No axes (absent or empty) means every axis, unless `noop_with_empty_axes`
 //! (opset 18), which makes the op the identity. Integer means truncate toward zero.
-use super::common::{bad_dtype, cost, kernel_error};
+use super::common::{bad_dtype, kernel_error};
 use crate::op::{const_input, normalize_axis, optional, required};
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Fact, Op, OpError};
 use mw_kernels::elementwise as k;
@@ -26,19 +26,21 @@ pub enum AxesFrom {
 pub struct ReduceMean {
     pub axes: AxesFrom,
     pub keepdims: bool,
+    /// Empty axes make the op the identity (opset 18 on; always false before).
     pub noop_with_empty_axes: bool,
 }
 
 pub fn build_reduce_mean(attrs: &Attrs, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
-    let axes = if ctx.opset < 18 {
-        AxesFrom::Attr(attrs.ints("axes")?)
+    let (axes, noop_with_empty_axes) = if ctx.opset < 18 {
+        (AxesFrom::Attr(attrs.ints("axes")?), false)
     } else {
-        AxesFrom::Input
+        let noop = attrs.int_or("noop_with_empty_axes", 0)? != 0;
+        (AxesFrom::Input, noop)
     };
     Ok(Box::new(ReduceMean {
         axes,
         keepdims: attrs.int_or("keepdims", 1)? != 0,
-        noop_with_empty_axes: attrs.int_or("noop_with_empty_axes", 0)? != 0,
+        noop_with_empty_axes,
     }))
 }
 
@@ -143,10 +145,9 @@ impl Op for ReduceMean {
     }
     /// One addition per input element (plus one division per output, neglected).
     fn cost(&self, inputs: &[Option<&Fact>], _outputs: &[Fact]) -> crate::Cost {
-        let n = required(inputs, 0).map_or(0, |x| x.numel() as u64);
         crate::Cost {
-            elementwise: n,
-            ..cost(inputs, &[], 0, &[])
+            elementwise: required(inputs, 0).map_or(0, |x| x.numel() as u64),
+            ..crate::Cost::default()
         }
     }
     op_boilerplate!();

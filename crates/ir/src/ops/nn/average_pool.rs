@@ -1,7 +1,7 @@
 //! AveragePool: N-D mean pooling with pads / auto_pad, strides, dilations (opset 19+),
 //! ceil_mode and count_include_pad. f32.
 use super::spatial::{attr_err, pool_geometry, Window};
-use super::util::{check_dtype, kernel_error, typed_input};
+use super::util::{check_dtype, first_numel, kernel_error, typed_input};
 use crate::op::required;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::nn;
@@ -56,7 +56,7 @@ impl Op for AveragePool {
     }
     fn cost(&self, _inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
         Cost {
-            elementwise: (outputs[0].numel() as u64) * (self.window.taps() + 1),
+            elementwise: first_numel(outputs) * (self.window.taps() + 1),
             ..Default::default()
         }
     }
@@ -94,6 +94,20 @@ mod tests {
         let y = op.eval(&[Some(&x)]).unwrap().remove(0);
         assert_eq!(y.shape(), &[1, 2, 1, 1]);
         assert_eq!(y.as_slice::<f32>().unwrap(), &[0.5, 1.5]);
+    }
+
+    #[test]
+    fn same_upper_with_a_stride_beyond_the_kernel_shifts_like_onnxruntime() {
+        // ONNX Runtime 1.32 gives [1, 5] for arange(7), kernel 1, stride 4, SAME_UPPER: the
+        // total pad 4 + 1 − 7 = −2 splits into −1 and −1.
+        let op = build(&[
+            ("kernel_shape", Attr::Ints(vec![1])),
+            ("strides", Attr::Ints(vec![4])),
+            ("auto_pad", Attr::String("SAME_UPPER".into())),
+        ]);
+        let x = Tensor::from_vec(vec![1, 1, 7], (0..7).map(|v| v as f32).collect()).unwrap();
+        let y = op.eval(&[Some(&x)]).unwrap().remove(0);
+        assert_eq!(y.as_slice::<f32>().unwrap(), &[1.0, 5.0]);
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl Op for BatchNormalization {
     fn cost(&self, inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
         let (params, weight_bytes) = super::util::constant_params(inputs, &[1, 2, 3, 4]);
         Cost {
-            elementwise: 2 * outputs[0].numel() as u64,
+            elementwise: 2 * super::util::first_numel(outputs),
             params,
             weight_bytes,
             macs: 0,

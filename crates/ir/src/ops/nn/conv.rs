@@ -1,7 +1,10 @@
 //! Conv: N-D convolution (cross-correlation) with groups, pads / auto_pad, strides, dilations
 //! and an optional bias. `X [N, C, D...]`, `W [M, C/group, k...]`, `B [M]` → `Y [N, M, O...]`.
 use super::spatial::{attr_err, Window};
-use super::util::{check_dtype, constant_params, kernel_error, optional_input, typed_input};
+use super::util::{
+    check_dtype, constant_params, first_numel, kernel_error, optional_input, tail_product,
+    typed_input,
+};
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::nn::{self, ConvGeometry};
@@ -54,7 +57,7 @@ impl Conv {
         }
         let rank = x.len() - 2;
         let kernel = self.window.kernel(rank, Some(&w[2..]))?;
-        let r = self.window.resolve(&x[2..], kernel, false)?;
+        let r = self.window.resolve(&x[2..], kernel)?;
         let g = ConvGeometry {
             batch: x[0],
             in_channels: c,
@@ -106,10 +109,10 @@ impl Op for Conv {
     fn cost(&self, inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
         let (params, weight_bytes) = constant_params(inputs, &[1, 2]);
         let per_output = required(inputs, 1)
-            .map(|w| w.shape[1..].iter().product::<usize>())
+            .map(|w| tail_product(&w.shape, 1))
             .unwrap_or(0);
         Cost {
-            macs: (outputs[0].numel() * per_output) as u64,
+            macs: first_numel(outputs) * per_output,
             params,
             weight_bytes,
             elementwise: 0,
@@ -190,6 +193,63 @@ mod tests {
         let xt = t(&[1, 3, 5, 5], vec![0.0; 75]);
         let wt = t(&[2, 2, 3, 3], vec![0.0; 36]);
         assert!(op.eval(&[Some(&xt), Some(&wt)]).is_err());
+    }
+
+    /// The MLPerf Tiny KWS DS-CNN at batch 1: Conv 10×4 stride 2 (1 → 64 channels), four
+    /// depthwise 3×3 + pointwise 1×1 pairs, then the 64 × 12 MatMul: 2.66 M MACs, 22.6 k weights
+    /// (its biases included; the final Add's 12 are not counted here).
+    #[test]
+    fn kws_dscnn_costs_2_66_m_macs() {
+        let weights =
+            |shape: &[usize]| Fact::of(&Tensor::zeros(DType::F32, shape.to_vec()).unwrap());
+        let layer = |attrs: &[(&str, Attr)], x: &[usize], w: &[usize]| {
+            let mut a = Attrs::new();
+            for (k, v) in attrs {
+                a.set(k, v.clone());
+            }
+            let op = build(&a);
+            let (x, w, b) = (
+                Fact::new(DType::F32, x.to_vec()),
+                weights(w),
+                weights(&[w[0]]),
+            );
+            let ins = [Some(&x), Some(&w), Some(&b)];
+            let out = op.infer(&ins).unwrap();
+            (op.cost(&ins, &out), out[0].shape.clone())
+        };
+        let (first, mut shape) = layer(
+            &[
+                ("strides", Attr::Ints(vec![2, 2])),
+                ("pads", Attr::Ints(vec![4, 1, 5, 1])),
+            ],
+            &[1, 1, 49, 10],
+            &[64, 1, 10, 4],
+        );
+        assert_eq!(shape, vec![1, 64, 25, 5]);
+        let mut total = first;
+        for _ in 0..4 {
+            let same = [
+                ("group", Attr::Int(64)),
+                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+            ];
+            let (dw, s) = layer(&same, &shape, &[64, 1, 3, 3]);
+            let (pw, s) = layer(&[], &s, &[64, 64, 1, 1]);
+            shape = s;
+            for c in [dw, pw] {
+                total.macs += c.macs;
+                total.params += c.params;
+            }
+        }
+        let a = Fact::new(DType::F32, vec![1, 64]);
+        let b = weights(&[64, 12]);
+        let mm = super::super::matmul::MatMul;
+        let out = mm.infer(&[Some(&a), Some(&b)]).unwrap();
+        let c = mm.cost(&[Some(&a), Some(&b)], &out);
+        total.macs += c.macs;
+        total.params += c.params;
+        assert_eq!(total.macs, 2_656_768);
+        assert!((total.macs as f64 / 2.66e6 - 1.0).abs() < 0.02);
+        assert_eq!(total.params, 22_592);
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! output_padding and output_shape. `X [N, C, D...]`, `W [C, M/group, k...]`, `B [M]` →
 //! `Y [N, M, O...]`.
 //!
-//! Per dim the full result has `s·(D − 1) + output_padding + (k − 1)·d + 1` positions; explicit
-//! pads crop it. With `output_shape` (or SAME auto_pad, whose output is `D·s`), the total crop is
-//! that length minus the output and splits floor-half first (SAME_UPPER) or last (otherwise); a
-//! negative total extends the result with bias-only positions.
+//! Per dim the full result has `F = s·(D − 1) + output_padding + (k − 1)·d + 1` positions;
+//! explicit pads crop it. With `output_shape` `O` the crop is `max(0, F − O)` (a larger `O` adds
+//! bias-only positions at the end); with SAME auto_pad it is `max(0, F − D·s)`. The crop splits
+//! with the floor half first for SAME_UPPER and last otherwise (as ONNX Runtime does).
 use super::spatial::{attr_err, AutoPad, Window};
-use super::util::{check_dtype, constant_params, kernel_error, optional_input, typed_input};
+use super::util::{
+    check_dtype, constant_params, kernel_error, optional_input, tail_product, typed_input,
+};
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::nn::{self, ConvTransposeGeometry};
@@ -51,9 +53,11 @@ pub fn build_conv_transpose(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn Op
     }))
 }
 
-/// Splits a total crop into `(begin, end)`: floor half first for SAME_UPPER, last otherwise.
+/// Splits a total crop (clamped at 0) into `(begin, end)`: floor half first for SAME_UPPER,
+/// last otherwise.
 fn split(total: i64, auto_pad: AutoPad) -> (i64, i64) {
-    let half = total.div_euclid(2);
+    let total = total.max(0);
+    let half = total / 2;
     if auto_pad == AutoPad::SameUpper {
         (half, total - half)
     } else {
@@ -120,7 +124,10 @@ impl ConvTranspose {
             );
             let (begin, out) = match (&stated, same) {
                 (Some(o), _) => (split(full - o[d], self.window.auto_pad).0, o[d]),
-                (None, true) => (split(full - i * s, self.window.auto_pad).0, i * s),
+                (None, true) => {
+                    let (b, e) = split(full - i * s, self.window.auto_pad);
+                    (b, full - b - e)
+                }
                 (None, false) => {
                     let (pb, pe) = (explicit_begin[d] as i64, explicit_end[d] as i64);
                     (pb, full - pb - pe)
@@ -192,11 +199,11 @@ impl Op for ConvTranspose {
     fn cost(&self, inputs: &[Option<&Fact>], _outputs: &[Fact]) -> Cost {
         let (params, weight_bytes) = constant_params(inputs, &[1, 2]);
         let macs = match (required(inputs, 0), required(inputs, 1)) {
-            (Ok(x), Ok(w)) => x.numel() * w.shape[1..].iter().product::<usize>(),
+            (Ok(x), Ok(w)) => x.numel() as u64 * tail_product(&w.shape, 1),
             _ => 0,
         };
         Cost {
-            macs: macs as u64,
+            macs,
             params,
             weight_bytes,
             elementwise: 0,
@@ -253,6 +260,12 @@ mod tests {
         assert_eq!(out, vec![1, 2, 6, 6]);
         // full 7, output 6: crop 1, SAME_UPPER puts floor(1/2) = 0 first.
         assert_eq!(g.pads_begin, vec![0, 0]);
+        // stride 3, kernel 2 on 5: full 14 < 5·3, so nothing is cropped and the output is 14.
+        let short = build(&[
+            ("strides", Attr::Ints(vec![3])),
+            ("auto_pad", Attr::String("SAME_LOWER".into())),
+        ]);
+        assert_eq!(out_shape(&short, &[1, 1, 5], &[1, 1, 2]), vec![1, 1, 14]);
     }
 
     #[test]

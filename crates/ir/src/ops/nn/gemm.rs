@@ -1,6 +1,6 @@
 //! Gemm: `Y = alpha · A' · B' + beta · C` with `A' = transA ? Aᵀ : A` (`[M, K]`),
 //! `B' = transB ? Bᵀ : B` (`[K, N]`) and the optional `C` broadcast to `[M, N]`.
-use super::util::{check_dtype, constant_params, kernel_error, typed_input};
+use super::util::{check_dtype, constant_params, first_numel, kernel_error, typed_input};
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::nn::{self, Mat};
@@ -133,12 +133,13 @@ impl Op for Gemm {
     fn cost(&self, inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
         let (params, weight_bytes) = constant_params(inputs, &[1, 2]);
         let k = required(inputs, 0)
-            .map(|a| if self.trans_a { a.shape[0] } else { a.shape[1] })
+            .ok()
+            .and_then(|a| a.shape.get(if self.trans_a { 0 } else { 1 }).copied())
             .unwrap_or(0);
         Cost {
-            macs: (outputs[0].numel() * k) as u64,
+            macs: first_numel(outputs) * k as u64,
             elementwise: if optional(inputs, 2).is_some() {
-                outputs[0].numel() as u64
+                first_numel(outputs)
             } else {
                 0
             },

@@ -1,7 +1,7 @@
 //! MatMul with numpy semantics: 1-D operands are promoted (`[K]` → `[1, K]` on the left,
 //! `[K, 1]` on the right, the added dim dropped from the result) and the leading batch dims
 //! broadcast.
-use super::util::{check_dtype, constant_params, kernel_error, typed_input};
+use super::util::{check_dtype, constant_params, first_numel, kernel_error, typed_input};
 use crate::op::required;
 use crate::{op_boilerplate, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::nn::{self, Mat};
@@ -136,17 +136,16 @@ impl Op for MatMul {
     }
     fn cost(&self, inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
         let (params, weight_bytes) = constant_params(inputs, &[0, 1]);
+        // K is B's second-to-last dim (its only dim when B is a vector).
         let k = required(inputs, 1)
-            .map(|b| {
-                if b.rank() == 1 {
-                    b.shape[0]
-                } else {
-                    b.shape[b.rank() - 2]
-                }
+            .ok()
+            .and_then(|b| match b.shape.as_slice() {
+                [k] | [.., k, _] => Some(*k),
+                [] => None,
             })
             .unwrap_or(0);
         Cost {
-            macs: (outputs[0].numel() * k) as u64,
+            macs: first_numel(outputs) * k as u64,
             params,
             weight_bytes,
             elementwise: 0,

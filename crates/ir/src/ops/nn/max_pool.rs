@@ -2,7 +2,7 @@
 //! `Indices` output (i64, flat indices into X; `storage_order = 1` takes the in-plane offset
 //! column-major). f32, f64, i8 and u8.
 use super::spatial::{attr_err, pool_geometry, Window};
-use super::util::{check_dtype, kernel_error};
+use super::util::{check_dtype, first_numel, kernel_error};
 use crate::op::required;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::nn::{self, PoolElement, PoolGeometry};
@@ -100,7 +100,7 @@ impl Op for MaxPool {
     }
     fn cost(&self, _inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
         Cost {
-            elementwise: (outputs[0].numel() as u64) * self.window.taps(),
+            elementwise: first_numel(outputs) * self.window.taps(),
             ..Default::default()
         }
     }

@@ -108,20 +108,33 @@ impl Window {
         attrs
     }
 
-    /// A per-dim list of `rank` values (`default` when absent), checked for length.
+    /// A per-dim list of `rank` values (`least` for each when absent). Every value must lie in
+    /// `least..=2^31`: the least value a list accepts is also its default (1 for kernel, strides
+    /// and dilations, 0 for pads and output_padding).
     pub fn per_dim(
         name: &str,
         v: &Option<Vec<i64>>,
         rank: usize,
-        default: usize,
+        least: usize,
     ) -> Result<Vec<usize>, OpError> {
         match v {
-            None => Ok(vec![default; rank]),
-            Some(v) if v.len() == rank => Ok(v.iter().map(|&x| x as usize).collect()),
-            Some(v) => Err(attr_err(
+            None => Ok(vec![least; rank]),
+            Some(v) if v.len() != rank => Err(attr_err(
                 name,
                 format!("has {} values for {rank} spatial dims", v.len()),
             )),
+            Some(v) => v
+                .iter()
+                .map(|&x| {
+                    if x < least as i64 || x > MAX_EXTENT {
+                        return Err(attr_err(
+                            name,
+                            format!("value {x} outside {least}..={MAX_EXTENT}"),
+                        ));
+                    }
+                    Ok(x as usize)
+                })
+                .collect(),
         }
     }
 
@@ -156,20 +169,22 @@ impl Window {
                 }
                 Ok(k)
             }
-            (None, Some(w)) if w.len() == rank => Ok(w.to_vec()),
+            (None, Some(w)) if w.len() == rank => {
+                if w.iter().any(|&k| k == 0 || k as i64 > MAX_EXTENT) {
+                    return Err(OpError::Shape(format!(
+                        "weights' kernel {w:?} is empty or too large"
+                    )));
+                }
+                Ok(w.to_vec())
+            }
             _ => Err(attr_err("kernel_shape", "required")),
         }
     }
 
-    /// Resolves the window over spatial `input` dims for a kernel of `kernel` taps; `ceil_mode`
-    /// rounds the output size up (pools), dropping a last window that would start in the end
-    /// padding.
-    pub fn resolve(
-        &self,
-        input: &[usize],
-        kernel: Vec<usize>,
-        ceil_mode: bool,
-    ) -> Result<Resolved, OpError> {
+    /// Resolves a convolution window over spatial `input` dims for a kernel of `kernel` taps
+    /// (floor rounding). SAME pads split `max(0, (⌈D/s⌉ − 1)·s + (k − 1)·d + 1 − D)`, the odd
+    /// one at the end (SAME_UPPER) or the beginning (SAME_LOWER).
+    pub fn resolve(&self, input: &[usize], kernel: Vec<usize>) -> Result<Resolved, OpError> {
         let rank = input.len();
         let strides = Window::per_dim("strides", &self.strides, rank, 1)?;
         let dilations = Window::per_dim("dilations", &self.dilations, rank, 1)?;
@@ -180,39 +195,23 @@ impl Window {
         let mut output = Vec::with_capacity(rank);
         for d in 0..rank {
             let window = (kernel[d] - 1) * dilations[d] + 1;
-            let out = match self.auto_pad {
-                AutoPad::SameUpper | AutoPad::SameLower => {
-                    let out = input[d].div_ceil(strides[d]);
-                    let total = ((out.max(1) - 1) * strides[d] + window).saturating_sub(input[d]);
-                    let small = total / 2;
-                    let (b, e) = if self.auto_pad == AutoPad::SameUpper {
-                        (small, total - small)
-                    } else {
-                        (total - small, small)
-                    };
-                    pads_begin[d] = b;
-                    pads_end[d] = e;
-                    out
-                }
-                _ => {
-                    let padded = input[d] + pads_begin[d] + pads_end[d];
-                    if padded < window {
-                        return Err(OpError::Shape(format!(
-                            "window of {window} does not fit the padded extent {padded} of \
-                             spatial dim {d}"
-                        )));
-                    }
-                    let room = padded - window;
-                    if ceil_mode {
-                        let out = room.div_ceil(strides[d]) + 1;
-                        let starts_in_end_pad = (out - 1) * strides[d] >= input[d] + pads_begin[d];
-                        out - usize::from(starts_in_end_pad && out > 1)
-                    } else {
-                        room / strides[d] + 1
-                    }
-                }
-            };
-            output.push(out);
+            if matches!(self.auto_pad, AutoPad::SameUpper | AutoPad::SameLower) {
+                let out = input[d].div_ceil(strides[d]).max(1);
+                let total = ((out - 1) * strides[d] + window).saturating_sub(input[d]);
+                let small = total / 2;
+                (pads_begin[d], pads_end[d]) = if self.auto_pad == AutoPad::SameUpper {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                };
+            }
+            let padded = input[d] + pads_begin[d] + pads_end[d];
+            if padded < window {
+                return Err(OpError::Shape(format!(
+                    "window of {window} does not fit the padded extent {padded} of spatial dim {d}"
+                )));
+            }
+            output.push((padded - window) / strides[d] + 1);
         }
         Ok(Resolved {
             kernel,
@@ -226,7 +225,12 @@ impl Window {
 }
 
 /// The pooling geometry of `window` over `x [N, C, D...]` (kernel_shape required) and the
-/// output shape `[N, C, O...]`.
+/// output shape `[N, C, O...]`, sized as ONNX Runtime does: with `n = D + pb + pe − (k − 1)·d − 1`,
+/// `O = n / s + 1` rounded toward zero (a window may then reach past the padded input, and only
+/// its real positions count), or with `ceil_mode` `⌈n / s⌉ + 1`, less one if the last window
+/// would start at or past `D + pb`. SAME pads split `(⌈D/s⌉ − 1)·s + k − D` (the kernel taken
+/// undilated; the total may be negative, shifting the windows), the odd one at the end
+/// (SAME_UPPER) or the beginning (SAME_LOWER).
 pub fn pool_geometry(
     window: &Window,
     x: &[usize],
@@ -239,19 +243,55 @@ pub fn pool_geometry(
     }
     let rank = x.len() - 2;
     let kernel = window.kernel(rank, None)?;
-    let r = window.resolve(&x[2..], kernel, ceil_mode)?;
-    let out = [&x[..2], &r.output[..]].concat();
-    let g = PoolGeometry {
+    let strides = Window::per_dim("strides", &window.strides, rank, 1)?;
+    let dilations = Window::per_dim("dilations", &window.dilations, rank, 1)?;
+    let (explicit_begin, explicit_end) = window.explicit_pads(rank)?;
+    let mut g = PoolGeometry {
         batch: x[0],
         channels: x[1],
         input: x[2..].to_vec(),
-        kernel: r.kernel,
-        strides: r.strides,
-        dilations: r.dilations,
-        pads_begin: r.pads_begin,
-        pads_end: r.pads_end,
-        output: r.output,
+        kernel,
+        strides,
+        dilations,
+        pads_begin: Vec::with_capacity(rank),
+        pads_end: Vec::with_capacity(rank),
+        output: Vec::with_capacity(rank),
     };
+    for d in 0..rank {
+        // Every term is below 2^41 or 2^62 (attribute caps, tensor sizes): no i64 overflow.
+        let (i, s, k) = (x[2 + d] as i64, g.strides[d] as i64, g.kernel[d] as i64);
+        let (pb, pe) = match window.auto_pad {
+            AutoPad::NotSet => (explicit_begin[d] as i64, explicit_end[d] as i64),
+            AutoPad::Valid => (0, 0),
+            AutoPad::SameUpper | AutoPad::SameLower => {
+                let need = ((i + s - 1) / s - 1) * s + k - i;
+                let head = if window.auto_pad == AutoPad::SameUpper {
+                    need / 2
+                } else {
+                    (need + 1) / 2
+                };
+                (head, need - head)
+            }
+        };
+        let n = i + pb + pe - g.dilations[d] as i64 * (k - 1) - 1;
+        let out = if ceil_mode {
+            let ceil_div = if n >= 0 { (n + s - 1) / s } else { n / s };
+            let out = ceil_div + 1;
+            out - i64::from((out - 1) * s >= i + pb)
+        } else {
+            n / s + 1
+        };
+        if out < 0 {
+            return Err(OpError::Shape(format!(
+                "pooling output dim {d} would be {out}: check kernel_shape, pads, strides and \
+                 dilations"
+            )));
+        }
+        g.pads_begin.push(pb as isize);
+        g.pads_end.push(pe as isize);
+        g.output.push(out as usize);
+    }
+    let out = [&x[..2], &g.output[..]].concat();
     Ok((g, out))
 }
 
@@ -268,10 +308,27 @@ mod tests {
         }
     }
 
+    fn pool(
+        w: &Window,
+        kernel: i64,
+        dilation: i64,
+        input: usize,
+        ceil: bool,
+    ) -> (usize, isize, isize) {
+        let w = Window {
+            kernel_shape: Some(vec![kernel]),
+            dilations: Some(vec![dilation]),
+            ..w.clone()
+        };
+        let (g, out) = pool_geometry(&w, &[1, 1, input], ceil).unwrap();
+        assert_eq!(out[2], g.output[0]);
+        (g.output[0], g.pads_begin[0], g.pads_end[0])
+    }
+
     #[test]
-    fn same_upper_puts_the_extra_pad_at_the_end() {
+    fn conv_same_upper_puts_the_extra_pad_at_the_end() {
         let r = window(AutoPad::SameUpper, &[2], None)
-            .resolve(&[5], vec![4], false)
+            .resolve(&[5], vec![4])
             .unwrap();
         // out = ceil(5 / 2) = 3, total pad = 2·2 + 4 − 5 = 3 → 1 + 2.
         assert_eq!(
@@ -279,33 +336,87 @@ mod tests {
             (vec![3], vec![1], vec![2])
         );
         let r = window(AutoPad::SameLower, &[2], None)
-            .resolve(&[5], vec![4], false)
+            .resolve(&[5], vec![4])
             .unwrap();
         assert_eq!((r.pads_begin, r.pads_end), (vec![2], vec![1]));
+        // A stride larger than the kernel needs no pad (never a negative one).
+        let r = window(AutoPad::SameUpper, &[4], None)
+            .resolve(&[7], vec![1])
+            .unwrap();
+        assert_eq!(
+            (r.output, r.pads_begin, r.pads_end),
+            (vec![2], vec![0], vec![0])
+        );
     }
 
     #[test]
-    fn ceil_mode_rounds_up_but_never_starts_a_window_in_the_end_padding() {
-        // input 4, kernel 2, stride 3: room 2 → floor 1, ceil 2 (the second starts at 3 < 4).
-        let w = window(AutoPad::NotSet, &[3], None);
-        assert_eq!(w.resolve(&[4], vec![2], false).unwrap().output, vec![1]);
-        assert_eq!(w.resolve(&[4], vec![2], true).unwrap().output, vec![2]);
-        // input 3, kernel 2, stride 2, pads 0+2: room 3 → ceil 3, whose last window would start
-        // at 4 ≥ 3 + 0: dropped.
-        let wp = window(AutoPad::NotSet, &[2], Some(&[0, 2]));
-        assert_eq!(wp.resolve(&[3], vec![2], true).unwrap().output, vec![2]);
-        // the same holds for an exact division: input 3, kernel 1, pads 0+2, room 4 → 3 → 2.
-        assert_eq!(wp.resolve(&[3], vec![1], true).unwrap().output, vec![2]);
-        assert_eq!(wp.resolve(&[3], vec![1], false).unwrap().output, vec![3]);
-    }
-
-    #[test]
-    fn window_larger_than_padded_input_is_a_shape_error() {
+    fn conv_window_larger_than_padded_input_is_a_shape_error() {
         let w = window(AutoPad::NotSet, &[1], None);
-        assert!(matches!(
-            w.resolve(&[2], vec![3], false),
-            Err(OpError::Shape(_))
-        ));
+        assert!(matches!(w.resolve(&[2], vec![3]), Err(OpError::Shape(_))));
+    }
+
+    #[test]
+    fn pool_ceil_mode_rounds_up_but_never_starts_a_window_in_the_end_padding() {
+        let none = window(AutoPad::NotSet, &[3], None);
+        // input 4, kernel 2, stride 3: n = 1 → floor 1, ceil 2 (the second starts at 3 < 4).
+        assert_eq!(pool(&none, 2, 1, 4, false).0, 1);
+        assert_eq!(pool(&none, 2, 1, 4, true).0, 2);
+        // input 3, kernel 2, stride 2, pads 0+2: n = 2 → ceil 2 + 1 = 3, whose last window would
+        // start at 4 ≥ 3 + 0: dropped.
+        let end_pad = window(AutoPad::NotSet, &[2], Some(&[0, 2]));
+        assert_eq!(pool(&end_pad, 2, 1, 3, true).0, 2);
+        // the same holds for an exact division: kernel 1, n = 4 → 3 → 2.
+        assert_eq!(pool(&end_pad, 1, 1, 3, true).0, 2);
+        assert_eq!(pool(&end_pad, 1, 1, 3, false).0, 3);
+    }
+
+    #[test]
+    fn pool_sizes_round_toward_zero_like_onnxruntime() {
+        // input 7, kernel 9, pads 1+0, stride 3: n = −1 → −1 / 3 = 0 → one window.
+        let w = window(AutoPad::NotSet, &[3], Some(&[1, 0]));
+        assert_eq!(pool(&w, 9, 1, 7, false).0, 1);
+        // input 1, kernel 3 dilated by 2, pads 0+1, stride 2: n = −3 → −1 + 1 = 0 windows.
+        let w = window(AutoPad::NotSet, &[2], Some(&[0, 1]));
+        assert_eq!(pool(&w, 3, 2, 1, false).0, 0);
+        // VALID, input 1, kernel 3, stride 3: n = −3 → 0 + 1 = 1 window.
+        assert_eq!(
+            pool(&window(AutoPad::Valid, &[3], None), 3, 1, 1, false).0,
+            1
+        );
+        // A window far too large is an error.
+        let w = Window {
+            kernel_shape: Some(vec![10]),
+            ..window(AutoPad::NotSet, &[1], Some(&[1, 0]))
+        };
+        assert!(pool_geometry(&w, &[1, 1, 7], false).is_err());
+    }
+
+    #[test]
+    fn pool_same_pads_ignore_dilation_and_may_be_negative() {
+        // input 7, kernel 3 dilated by 2, stride 1: pad 2·0... need = 6 + 3 − 7 = 2 → 1 + 1,
+        // n = 7 + 2 − 4 − 1 = 4 → 5 outputs.
+        let same = window(AutoPad::SameUpper, &[1], None);
+        assert_eq!(pool(&same, 3, 2, 7, false), (5, 1, 1));
+        // input 7, kernel 1, stride 4: need = 4 + 1 − 7 = −2 → −1 − 1: windows start at 1, 5.
+        let same = window(AutoPad::SameUpper, &[4], None);
+        assert_eq!(pool(&same, 1, 1, 7, false), (2, -1, -1));
+        // SAME_LOWER puts the odd pad first: need = 3 → 2 + 1.
+        let lower = window(AutoPad::SameLower, &[2], None);
+        assert_eq!(pool(&lower, 4, 1, 5, false), (3, 2, 1));
+    }
+
+    #[test]
+    fn hand_built_bad_windows_are_errors_not_panics() {
+        let zero_stride = window(AutoPad::NotSet, &[0], None);
+        assert!(zero_stride.resolve(&[5], vec![1]).is_err());
+        let w = Window {
+            kernel_shape: Some(vec![2]),
+            ..zero_stride
+        };
+        assert!(pool_geometry(&w, &[1, 1, 5], false).is_err());
+        let negative_pad = window(AutoPad::NotSet, &[1], Some(&[-1, 0]));
+        assert!(negative_pad.resolve(&[5], vec![1]).is_err());
+        assert!(Window::default().kernel(1, Some(&[0])).is_err());
     }
 
     #[test]

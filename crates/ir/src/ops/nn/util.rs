@@ -56,3 +56,15 @@ pub(crate) fn constant_params(inputs: &[Option<&Fact>], indices: &[usize]) -> (u
             (n + t.len() as u64, b + t.byte_len() as u64)
         })
 }
+
+/// Elements of the first output (0 when there is none); for cost counts.
+pub(crate) fn first_numel(outputs: &[Fact]) -> u64 {
+    outputs.first().map_or(0, |f| f.numel() as u64)
+}
+
+/// Product of `shape[from..]` (0 when `shape` is shorter); for cost counts.
+pub(crate) fn tail_product(shape: &[usize], from: usize) -> u64 {
+    shape
+        .get(from..)
+        .map_or(0, |s| s.iter().product::<usize>() as u64)
+}

@@ -107,7 +107,7 @@ impl QAvgPool {
             None => Pool2dParams::global(x[0], x[1], in_hw),
             Some(w) => {
                 let kernel = w.kernel(rank, None)?;
-                let r = w.resolve(&x[2..], kernel, false)?;
+                let r = w.resolve(&x[2..], kernel)?;
                 let [pt, pl] = hw(&r.pads_begin, 0);
                 let [pb, pr] = hw(&r.pads_end, 0);
                 Pool2dParams {

@@ -105,7 +105,7 @@ impl QLinearConv {
         }
         let rank = x.len() - 2;
         let kernel = self.window.kernel(rank, Some(&w[2..]))?;
-        let r = self.window.resolve(&x[2..], kernel, false)?;
+        let r = self.window.resolve(&x[2..], kernel)?;
         let two = |v: &[usize], pad: usize| -> [usize; 2] {
             if rank == 1 {
                 [pad, v[0]]

@@ -1,8 +1,8 @@
 //! Resize (opset ≥ 11): nearest, linear (N-linear) and cubic interpolation, with every
 //! `coordinate_transformation_mode` and `nearest_mode`, `scales` or `sizes`, and from opset 18
 //! `axes`, `antialias` and `keep_aspect_ratio_policy`. Semantics follow the ONNX reference
-//! implementation (see `mw_kernels::shape::resize`). Interpolation of integer tensors rounds half
-//! to even and saturates.
+//! implementation (see `mw_kernels::shape::resize`). Interpolated values of integer tensors are
+//! truncated toward zero (saturating), as ONNX Runtime casts them.
 use super::{attr_err, guard, kernel_err, normalize_axes, value_of, Known};
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
@@ -277,12 +277,8 @@ impl Resize {
         }
         let xf: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
         let out = resize_interp(&xf, plan, &self.interp()).map_err(kernel_err)?;
-        let round = !T::DTYPE.is_float();
-        Ok(T::wrap(
-            out.into_iter()
-                .map(|v| T::from_f64(if round { v.round_ties_even() } else { v }))
-                .collect(),
-        ))
+        // `from_f64` truncates toward zero and saturates for integer types.
+        Ok(T::wrap(out.into_iter().map(T::from_f64).collect()))
     }
 }
 
@@ -451,15 +447,18 @@ mod tests {
     }
 
     #[test]
-    fn integer_interpolation_rounds_half_to_even() {
+    fn integer_interpolation_truncates_like_onnxruntime() {
         let x = t(&[2], vec![1u8, 2]);
         let op = build(&[
             ("mode", "linear"),
             ("coordinate_transformation_mode", "align_corners"),
         ]);
         let out = run(&op, &[Some(&x), None, None, Some(&i64s(&[3]))]);
-        // 1, 1.5 → 2, 2.
-        assert_eq!(out[0].as_slice::<u8>().unwrap(), &[1, 2, 2]);
+        // 1, 1.5, 2 → 1, 1, 2.
+        assert_eq!(out[0].as_slice::<u8>().unwrap(), &[1, 1, 2]);
+        let x = t(&[2], vec![-1i8, -2]);
+        let out = run(&op, &[Some(&x), None, None, Some(&i64s(&[3]))]);
+        assert_eq!(out[0].as_slice::<i8>().unwrap(), &[-1, -1, -2]);
         let b = t(&[2], vec![true, false]);
         assert!(op.eval(&[Some(&b), None, None, Some(&i64s(&[3]))]).is_err());
     }

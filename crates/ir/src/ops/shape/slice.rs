@@ -26,7 +26,9 @@ pub(crate) struct AxisRange {
     pub step: i64,
 }
 
-/// Resolves `start`/`end`/`step` against an axis of length `dim` (ONNX clamping rules).
+/// Resolves `start`/`end`/`step` against an axis of length `dim` (ONNX clamping rules). As in
+/// ONNX Runtime, an `end` of `i32::MAX` or `i64::MAX` (the spec's recommended "to the end")
+/// means through the last element in the direction of the step, also when stepping backward.
 pub(crate) fn axis_range(
     dim: usize,
     start: i64,
@@ -38,7 +40,13 @@ pub(crate) fn axis_range(
     }
     let d = dim as i128;
     let norm = |v: i64| if v < 0 { v as i128 + d } else { v as i128 };
-    let (s, e) = (norm(start), norm(end));
+    let to_the_end = end == i64::MAX || end == i32::MAX as i64;
+    let e = match (to_the_end, step > 0) {
+        (true, true) => d,
+        (true, false) => -1,
+        (false, _) => norm(end),
+    };
+    let s = norm(start);
     let (s, len) = if step > 0 {
         let (s, e) = (s.clamp(0, d), e.clamp(0, d));
         (s, ceil_div((e - s).max(0), step as i128))
@@ -151,6 +159,10 @@ mod tests {
         assert_eq!(r(10, -1, i64::MIN, -1), (9, 10));
         assert_eq!(r(10, 20, -100, -2), (9, 5));
         assert_eq!(r(10, 5, 5, -1), (5, 0));
+        // INT_MAX ends run to the end in the step's direction (ONNX Runtime's reading).
+        assert_eq!(r(6, 3, i64::MAX, -1), (3, 4));
+        assert_eq!(r(6, 3, i32::MAX as i64, -2), (3, 2));
+        assert_eq!(r(6, 3, i32::MAX as i64, 1), (3, 3));
         assert_eq!(r(0, 0, -1, -1), (0, 0));
         assert!(axis_range(3, 0, 1, 0).is_err());
     }

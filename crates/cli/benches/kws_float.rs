@@ -1,0 +1,130 @@
+//! Float engine speed on the MLPerf Tiny KWS DS-CNN, against ONNX Runtime in the same run.
+//!
+//! `cargo bench -p milliwatt --bench kws_float` prints, as medians of several runs:
+//! * the whole `eval` of the 4,890 Speech Commands clips from WAVs (front end included), one thread;
+//! * inference only on the 4,890 reference feature rows, milliwatt vs ONNX Runtime, one and two
+//!   threads, and their ratio.
+//!
+//! Needs ../shared (and the .venv for ONNX Runtime); says what is missing otherwise.
+use milliwatt::dataset::{DatasetSpec, SplitArg};
+use milliwatt::eval::{eval_file, EvalOptions};
+use mw_exec::Plan;
+use mw_ir::Limits;
+use mw_tensor::Tensor;
+use std::process::Command;
+use std::time::Instant;
+
+const BATCH: usize = 256;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn batches(features: &Tensor) -> Vec<Tensor> {
+    let n = features.shape()[0];
+    let per = features.len() / n;
+    let x = features.as_slice::<f32>().expect("f32 features");
+    (0..n)
+        .step_by(BATCH)
+        .map(|s| {
+            let e = (s + BATCH).min(n);
+            Tensor::from_vec(vec![e - s, 49, 10, 1], x[s * per..e * per].to_vec()).expect("shape")
+        })
+        .collect()
+}
+
+/// Seconds to run every batch, the batches split over `threads` threads.
+fn infer_seconds(plan: &Plan, batches: &[Tensor], threads: usize) -> f64 {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                for b in batches.iter().skip(t).step_by(threads) {
+                    plan.run(vec![b.clone()]).expect("run");
+                }
+            });
+        }
+    });
+    start.elapsed().as_secs_f64()
+}
+
+fn onnxruntime_seconds(
+    model: &std::path::Path,
+    mfcc: &std::path::Path,
+    threads: usize,
+    runs: usize,
+) -> Option<f64> {
+    let py = mw_testkit::python()?;
+    let script = r#"
+import sys, time, numpy as np, onnxruntime as ort
+model, data, threads, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+o = ort.SessionOptions(); o.intra_op_num_threads = threads; o.inter_op_num_threads = 1
+s = ort.InferenceSession(model, o, providers=["CPUExecutionProvider"])
+x = np.load(data); name = s.get_inputs()[0].name
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    for i in range(0, len(x), 256):
+        s.run(None, {name: x[i:i+256]})
+    times.append(time.perf_counter() - t)
+print(sorted(times)[len(times) // 2])
+"#;
+    let out = Command::new(py)
+        .args(["-c", script])
+        .arg(model)
+        .arg(mfcc)
+        .arg(threads.to_string())
+        .arg(runs.to_string())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn main() {
+    let (Some(model), Some(data), Some(mfcc)) = (
+        mw_testkit::shared_or_skip(
+            "kws_float bench",
+            "models/mlperf-tiny/kws_dscnn_float32.onnx",
+        ),
+        mw_testkit::shared_or_skip("kws_float bench", "data/speech_commands_v0.02_test"),
+        mw_testkit::shared_or_skip("kws_float bench", "data/kws_reference_features/mfcc.npy"),
+    ) else {
+        return;
+    };
+    let limits = Limits::default();
+    let options = EvalOptions {
+        dataset: DatasetSpec::SpeechCommands(data),
+        split: SplitArg::All,
+        batch: BATCH,
+        progress: false,
+    };
+    let eval_runs: Vec<f64> = (0..3)
+        .map(|_| eval_file(&model, &options, &limits).expect("eval").seconds)
+        .collect();
+    println!(
+        "eval of 4,890 clips from WAVs (front end + inference), 1 thread: median {:.3} s over {} runs",
+        median(eval_runs.clone()),
+        eval_runs.len()
+    );
+
+    let features = mw_data::read_npy(&mfcc).expect("mfcc.npy");
+    let batches = batches(&features);
+    let plan = Plan::new(mw_onnx::load(&model, &limits).expect("model"), limits).expect("plan");
+    for threads in [1, 2] {
+        let ours = median(
+            (0..7)
+                .map(|_| infer_seconds(&plan, &batches, threads))
+                .collect(),
+        );
+        match onnxruntime_seconds(&model, &mfcc, threads, 7) {
+            Some(ort) => println!(
+                "inference of 4,890 rows, {threads} thread(s): milliwatt {ours:.3} s, onnxruntime {ort:.3} s, ratio {:.2}× (milliwatt / onnxruntime)",
+                ours / ort
+            ),
+            None => println!(
+                "inference of 4,890 rows, {threads} thread(s): milliwatt {ours:.3} s (onnxruntime unavailable: run tools/setup.sh)"
+            ),
+        }
+    }
+}

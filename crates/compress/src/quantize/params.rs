@@ -1,0 +1,154 @@
+//! Quantization parameters of every tensor on the int8 path, and of every weighted layer.
+use super::calib::Calibrated;
+use super::layers::{Kind, Layer, View};
+use super::weights::{accumulator_bound, quantize_bias, quantize_weights, Bound, QBias, QWeights};
+use super::QuantizeError;
+use crate::calibrate::{qparams_from_range, Candidate, QParams, QScheme};
+use mw_ir::ValueId;
+
+/// How one activation tensor is quantized.
+#[derive(Clone, Debug)]
+pub(crate) struct QTensor {
+    pub qparams: QParams,
+    /// `minmax`, `percentile(99.99)`, `auto:mse`, `fixed` (Softmax) or `same as <input>`.
+    pub method: String,
+    pub range: (f32, f32),
+    /// Observed `(min, max)`, for calibrated tensors.
+    pub observed: Option<(f32, f32)>,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Scale 1/256 from the bottom of the grid: `[0, 255/256]` for a probability.
+pub(crate) fn softmax_qparams(scheme: QScheme) -> QParams {
+    QParams {
+        scale: 1.0 / 256.0,
+        zero_point: scheme.qmin(),
+        scheme,
+    }
+}
+
+fn own(
+    view: &View,
+    v: ValueId,
+    calibrated: &[Option<Calibrated>],
+    scheme: QScheme,
+) -> Result<QTensor, QuantizeError> {
+    let name = &view.g.value(v).name;
+    let c = calibrated[v.0]
+        .as_ref()
+        .ok_or_else(|| QuantizeError::calib(name, crate::calibrate::CalibError::NoData))?;
+    Ok(QTensor {
+        qparams: qparams_from_range(c.range, scheme).map_err(|e| QuantizeError::calib(name, e))?,
+        method: c.method.clone(),
+        range: c.range,
+        observed: Some(c.observed),
+        candidates: c.candidates.clone(),
+    })
+}
+
+/// Parameters of every input and output of the quantized layers (indexed by value id): a layer's
+/// output has its own calibrated range, except data movement and max pooling (the input's
+/// parameters) and Softmax ([`softmax_qparams`]); an input produced outside the int8 path has its
+/// own calibrated range.
+pub(crate) fn resolve(
+    view: &View,
+    layers: &[Layer],
+    calibrated: &[Option<Calibrated>],
+    scheme: QScheme,
+) -> Result<Vec<Option<QTensor>>, QuantizeError> {
+    let mut out: Vec<Option<QTensor>> = vec![None; view.g.values.len()];
+    for layer in layers.iter().filter(|l| l.quantized()) {
+        for &x in &layer.inputs {
+            if out[x.0].is_none() {
+                out[x.0] = Some(own(view, x, calibrated, scheme)?);
+            }
+        }
+        let y = layer.output();
+        let q = if layer.kind.inherits() {
+            let x = layer.inputs[0];
+            let mut q = out[x.0].clone().expect("input resolved above");
+            q.method = format!("same as {}", view.g.value(x).name);
+            q.observed = calibrated[y.0].as_ref().map(|c| c.observed);
+            q.candidates.clear();
+            q
+        } else if layer.kind == Kind::Softmax {
+            let qp = softmax_qparams(scheme);
+            QTensor {
+                qparams: qp,
+                method: "fixed".into(),
+                range: (0.0, 255.0 / 256.0),
+                observed: calibrated[y.0].as_ref().map(|c| c.observed),
+                candidates: Vec::new(),
+            }
+        } else {
+            own(view, y, calibrated, scheme)?
+        };
+        out[y.0] = Some(q);
+    }
+    Ok(out)
+}
+
+/// The quantized weights of one weighted layer.
+#[derive(Clone, Debug)]
+pub(crate) struct LayerWeights {
+    pub w: QWeights,
+    pub bias: Option<QBias>,
+    pub bound: Bound,
+}
+
+/// Per layer its quantized weights, and the layers refused with the reason.
+type Prepared = (Vec<Option<LayerWeights>>, Vec<(usize, String)>);
+
+/// Quantizes the weights of every quantized weighted layer. Layers whose bias does not fit int32
+/// or whose accumulator bound exceeds `i32` come back in the second list with the reason.
+pub(crate) fn prepare_weights(
+    view: &View,
+    layers: &[Layer],
+    tensors: &[Option<QTensor>],
+    per_channel: bool,
+) -> Result<Prepared, QuantizeError> {
+    let mut out = vec![None; layers.len()];
+    let mut refused = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let (Some(wu), true) = (layer.weight, layer.quantized()) else {
+            continue;
+        };
+        let wv = view.g.value(wu.value);
+        let t = wv.konst.as_deref().expect("weights are constants");
+        let w = quantize_weights(t, wu.axis, per_channel)
+            .map_err(|e| QuantizeError::calib(&wv.name, e))?;
+        let input = &tensors[layer.inputs[0].0]
+            .as_ref()
+            .expect("inputs of quantized layers are resolved")
+            .qparams;
+        let bias = match layer.bias {
+            None => None,
+            Some(b) => {
+                let bt = view
+                    .g
+                    .value(b)
+                    .konst
+                    .as_deref()
+                    .expect("biases are constants");
+                match quantize_bias(bt, input, &w) {
+                    Ok(q) => Some(q),
+                    Err(reason) => {
+                        refused.push((i, reason));
+                        continue;
+                    }
+                }
+            }
+        };
+        match accumulator_bound(wu.reduction, &w, input, bias.as_ref()) {
+            Ok(bound) => out[i] = Some(LayerWeights { w, bias, bound }),
+            Err(b) => refused.push((
+                i,
+                format!(
+                    "int32 accumulator bound {b} exceeds 2^31 - 1 (reduction {})",
+                    wu.reduction
+                ),
+            )),
+        }
+    }
+    Ok((out, refused))
+}
