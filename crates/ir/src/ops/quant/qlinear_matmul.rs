@@ -1,8 +1,9 @@
 //! QLinearMatMul (ONNX) and MwQGemm (the same with an int32 bias and a fused clamp): 8-bit matrix
-//! product with a 2-D right operand, integer-only evaluation.
+//! product with a right operand of rank ≥ 2, integer-only evaluation.
 //!
 //! Inputs: `a` (i8/u8 `[..., M, K]`, or `[K]`), `a_scale`, `a_zero_point` (one value each), `b`
-//! (i8/u8 `[K, N]`), `b_scale`, `b_zero_point` (1 or N values: per column), `y_scale`,
+//! (i8/u8 `[..., K, N]`, batch dimensions broadcast as in MatMul), `b_scale`, `b_zero_point`
+//! (1 or N values: per column), `y_scale`,
 //! `y_zero_point` (the output type); MwQGemm adds optional `bias` (i32 `[N]`, scale
 //! `a_scale · b_scale`, zero point 0) and the `qmin` / `qmax` clamp attributes.
 //!
@@ -17,6 +18,7 @@ use super::common::{
 use super::qlinear_conv::{output_dtype, output_stage, weights_i8};
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attrs, BuildCtx, Cost, Fact, Op, OpError};
+use mw_kernels::elementwise::{broadcast_shapes, broadcast_strides};
 use mw_kernels::int8::gemm::{gemm_packed, PackedWeights};
 use mw_kernels::int8::requant::OutputStage;
 use mw_kernels::int8::QuantElem;
@@ -31,16 +33,17 @@ pub struct QLinearMatMul {
     cache: Cache<Prepared>,
 }
 
-/// `b − b_zp` transposed to `[N × K]`: packed when it fits i8, else as i32.
+/// `b − b_zp` transposed to `[N × K]` (one per matrix of `b`): packed when it fits i8, else as
+/// i32.
 #[derive(Debug)]
 enum Weights {
     Packed(PackedWeights),
-    Wide(Vec<i32>),
+    Wide { w: Vec<i32>, k: usize, n: usize },
 }
 
 #[derive(Debug)]
 struct Prepared {
-    weights: Weights,
+    weights: Vec<Weights>,
     stage: OutputStage,
     bias: Option<Vec<i32>>,
     a_zero_point: i32,
@@ -57,25 +60,61 @@ pub fn build_mw_qgemm(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpE
     )))
 }
 
-/// `(rows, K, N)` and the output shape of `a [..., M, K] · b [K, N]`.
-fn geometry(a: &[usize], b: &[usize]) -> Result<(usize, usize, usize, Vec<usize>), OpError> {
+/// The shapes of `a [..., M, K] · b [..., K, N]` (numpy matmul broadcasting of the batch
+/// dimensions; a 1-D `a` is one row whose dimension the output drops).
+#[derive(Debug)]
+struct Geometry {
+    /// Batch dimensions of `a`, of `b` and of the output.
+    a_batch: Vec<usize>,
+    b_batch: Vec<usize>,
+    out_batch: Vec<usize>,
+    m: usize,
+    k: usize,
+    n: usize,
+    out: Vec<usize>,
+}
+
+fn geometry(a: &[usize], b: &[usize]) -> Result<Geometry, OpError> {
     let bad = || {
         OpError::Shape(format!(
-            "integer MatMul needs A [..., M, K] and B [K, N], got {a:?} and {b:?}"
+            "integer MatMul needs A [..., M, K] and B [..., K, N], got {a:?} and {b:?}"
         ))
     };
-    let (&k, lead) = a.split_last().ok_or_else(bad)?;
-    if b.len() != 2 || b[0] != k {
+    let (&k, a_lead) = a.split_last().ok_or_else(bad)?;
+    let (a_batch, m) = match a_lead.split_last() {
+        Some((&m, batch)) => (batch.to_vec(), Some(m)),
+        None => (Vec::new(), None),
+    };
+    if b.len() < 2 || b[b.len() - 2] != k {
         return Err(bad());
     }
-    let n = b[1];
-    let rows = lead
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(bad)?;
-    let mut out = lead.to_vec();
+    let n = b[b.len() - 1];
+    let b_batch = b[..b.len() - 2].to_vec();
+    let out_batch = broadcast_shapes(&a_batch, &b_batch).map_err(|_| bad())?;
+    let mut out = out_batch.clone();
+    out.extend(m);
     out.push(n);
-    Ok((rows, k, n, out))
+    Ok(Geometry {
+        a_batch,
+        b_batch,
+        out_batch,
+        m: m.unwrap_or(1),
+        k,
+        n,
+        out,
+    })
+}
+
+/// Flat index into a tensor of batch shape `shape` for flat output batch index `o` of `out`.
+fn batch_index(o: usize, out: &[usize], shape: &[usize]) -> usize {
+    let strides = broadcast_strides(shape, out);
+    let mut rem = o;
+    let mut idx = 0;
+    for (d, &len) in out.iter().enumerate().rev() {
+        idx += (rem % len.max(1)) * strides[d];
+        rem /= len.max(1);
+    }
+    idx
 }
 
 /// Row-major `[r × c]` transposed.
@@ -105,40 +144,22 @@ impl QLinearMatMul {
         n: usize,
         inputs: &[Option<&Tensor>],
     ) -> Result<Prepared, OpError> {
-        let a = required(inputs, 0)?;
-        let a_scale = scale_of(required(inputs, 1)?, 1)?;
-        let a_zero_point = zero_point_of(optional(inputs, 2), 2, a.dtype())?;
-        let b = required(inputs, 3)?;
-        let b_scale = scales_of(required(inputs, 4)?, 4)?;
+        let b = required(inputs, 3)?.to_i64_vec()?;
         let b_zp = match optional(inputs, 5) {
             Some(z) => zero_points_of(z, 5)?,
             None => vec![0],
         };
+        let per = k * n;
+        let weights = (0..b.len() / per.max(1))
+            .map(|i| prepare_matrix(&b[i * per..(i + 1) * per], &b_zp, k, n))
+            .collect::<Result<_, _>>()?;
+        let a = required(inputs, 0)?;
+        let a_scale = scale_of(required(inputs, 1)?, 1)?;
+        let a_zero_point = zero_point_of(optional(inputs, 2), 2, a.dtype())?;
+        let b_scale = scales_of(required(inputs, 4)?, 4)?;
         let y_scale = scale_of(required(inputs, 6)?, 6)?;
         let y_zp = zero_point_of(optional(inputs, 7), 7, U::DTYPE)?;
         let stage = output_stage::<U>(a_scale, &b_scale, y_scale, y_zp, &self.clamp, n)?;
-        let bt = Tensor::from_vec(vec![n, k], transpose(&b.to_i64_vec()?, k, n))?;
-        let weights = match weights_i8(&bt, &b_zp, n) {
-            Ok(w) => Weights::Packed(PackedWeights::new(n, k, &w).map_err(int8_error)?),
-            Err(OpError::Unsupported(_)) => {
-                let v = bt.to_i64_vec()?;
-                let per = k.max(1);
-                Weights::Wide(
-                    v.iter()
-                        .enumerate()
-                        .map(|(i, &q)| {
-                            let zp = if b_zp.len() == 1 {
-                                b_zp[0]
-                            } else {
-                                b_zp[i / per]
-                            };
-                            (q - i64::from(zp)) as i32
-                        })
-                        .collect(),
-                )
-            }
-            Err(e) => return Err(e),
-        };
         let bias = match optional(inputs, 8) {
             Some(t) if self.gemm => Some(t.as_slice::<i32>()?.to_vec()),
             _ => None,
@@ -157,15 +178,51 @@ impl QLinearMatMul {
     ) -> Result<Tensor, OpError> {
         let a = required(inputs, 0)?;
         let b = required(inputs, 3)?;
-        let (rows, k, n, out_shape) = geometry(a.shape(), b.shape())?;
+        let g = geometry(a.shape(), b.shape())?;
         let key: Vec<Option<&Tensor>> = (1..9).map(|i| optional(inputs, i)).collect();
-        let p = self.cache.get(&key, || self.prepare::<U>(k, n, inputs))?;
+        let p = self
+            .cache
+            .get(&key, || self.prepare::<U>(g.k, g.n, inputs))?;
         let av = a.as_slice::<T>()?;
-        let mut y = Tensor::zeros(U::DTYPE, out_shape)?;
+        let mut y = Tensor::zeros(U::DTYPE, g.out.clone())?;
         let out = y.as_slice_mut::<U>()?;
-        match &p.weights {
+        let (m, k, n) = (g.m, g.k, g.n);
+        if p.weights.is_empty() {
+            return Err(OpError::Shape(format!(
+                "B of shape {:?} is empty",
+                b.shape()
+            )));
+        }
+        if p.weights.len() == 1 {
+            // One matrix: every row of `a`, all batches at once.
+            return self
+                .product(&p, &p.weights[0], av, av.len() / k.max(1), out)
+                .map(|_| y);
+        }
+        let batches: usize = g.out_batch.iter().product();
+        for o in 0..batches {
+            let ai = batch_index(o, &g.out_batch, &g.a_batch);
+            let bi = batch_index(o, &g.out_batch, &g.b_batch);
+            let a_mat = &av[ai * m * k..(ai + 1) * m * k];
+            let dst = &mut out[o * m * n..(o + 1) * m * n];
+            self.product(&p, &p.weights[bi], a_mat, m, dst)?;
+        }
+        Ok(y)
+    }
+
+    /// `out [rows × N] = a [rows × K] · w` through the output stage.
+    fn product<T: QuantElem, U: QuantElem>(
+        &self,
+        p: &Prepared,
+        w: &Weights,
+        a: &[T],
+        rows: usize,
+        out: &mut [U],
+    ) -> Result<(), OpError> {
+        match w {
             Weights::Packed(w) => {
-                let at = transpose(av, rows, k);
+                let (k, n) = (w.k(), w.m());
+                let at = transpose(a, rows, k);
                 let mut yt = vec![U::default(); n * rows];
                 gemm_packed(
                     w,
@@ -179,9 +236,10 @@ impl QLinearMatMul {
                 .map_err(int8_error)?;
                 out.copy_from_slice(&transpose(&yt, n, rows));
             }
-            Weights::Wide(w) => {
+            Weights::Wide { w, k, n } => {
+                let (k, n) = (*k, *n);
                 for r in 0..rows {
-                    let row = &av[r * k..(r + 1) * k];
+                    let row = &a[r * k..(r + 1) * k];
                     for c in 0..n {
                         let mut acc = p.bias.as_ref().map_or(0, |b| b[c]);
                         for (&x, &wv) in row.iter().zip(&w[c * k..(c + 1) * k]) {
@@ -192,7 +250,30 @@ impl QLinearMatMul {
                 }
             }
         }
-        Ok(y)
+        Ok(())
+    }
+}
+
+/// One `[K × N]` matrix of `b` (values as i64) minus its per-column zero points, transposed.
+fn prepare_matrix(b: &[i64], zps: &[i32], k: usize, n: usize) -> Result<Weights, OpError> {
+    let bt = Tensor::from_vec(vec![n, k], transpose(b, k, n))?;
+    match weights_i8(&bt, zps, n) {
+        Ok(w) => Ok(Weights::Packed(
+            PackedWeights::new(n, k, &w).map_err(int8_error)?,
+        )),
+        Err(OpError::Unsupported(_)) => {
+            let per = k.max(1);
+            let w = transpose(b, k, n)
+                .iter()
+                .enumerate()
+                .map(|(i, &q)| {
+                    let zp = if zps.len() == 1 { zps[0] } else { zps[i / per] };
+                    (q - i64::from(zp)) as i32
+                })
+                .collect();
+            Ok(Weights::Wide { w, k, n })
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -212,7 +293,7 @@ impl Op for QLinearMatMul {
         let b = required(inputs, 3)?;
         check_q8(a.dtype, 0)?;
         check_q8(b.dtype, 3)?;
-        let (_, _, n, out) = geometry(&a.shape, &b.shape)?;
+        let Geometry { n, out, .. } = geometry(&a.shape, &b.shape)?;
         check_scalar(required(inputs, 1)?, 1, DType::F32)?;
         if let Some(z) = optional(inputs, 2) {
             check_scalar(z, 2, a.dtype)?;
@@ -256,7 +337,7 @@ impl Op for QLinearMatMul {
     fn cost(&self, inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
         let (params, weight_bytes) = constant_params(inputs, &[3, 8]);
         let k = required(inputs, 3)
-            .map(|b| b.shape.first().copied().unwrap_or(0))
+            .map(|b| b.shape.iter().rev().nth(1).copied().unwrap_or(0))
             .unwrap_or(0);
         Cost {
             macs: (outputs[0].numel() * k) as u64,
@@ -324,6 +405,25 @@ mod tests {
         assert_eq!(y.shape(), &[1, 2, 2]);
         assert_eq!(y.as_slice::<i8>().unwrap(), &[4, 0, 0, 0]);
         round_trips(op.as_ref(), 13, 9);
+    }
+
+    #[test]
+    fn batched_b_broadcasts_over_batches() {
+        let op = build("QLinearMatMul", &Attrs::new(), 13, 8);
+        // a [2, 1, 2] · b [2, 2, 1]: batch 0 uses b0 = [1, 2]ᵀ, batch 1 b1 = [−1, 3]ᵀ.
+        let inputs = [
+            Some(t(&[2, 1, 2], vec![1i8, 2, 3, 4])),
+            Some(s(1.0)),
+            Some(z(0i8)),
+            Some(t(&[2, 2, 1], vec![1i8, 2, -1, 3])),
+            Some(s(1.0)),
+            Some(z(0i8)),
+            Some(s(1.0)),
+            Some(z(0i8)),
+        ];
+        let y = run_const(op.as_ref(), &inputs).unwrap();
+        assert_eq!(y.shape(), &[2, 1, 1]);
+        assert_eq!(y.as_slice::<i8>().unwrap(), &[5, 9]);
     }
 
     #[test]
