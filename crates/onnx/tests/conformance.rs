@@ -46,14 +46,6 @@ const OUT_OF_SCOPE: &[(&str, &str)] = &[
         "training mode (random mask)",
     ),
     ("test_training_dropout_mask", "training mode (random mask)"),
-    (
-        "test_qlinearmatmul_3D_int8_float32",
-        "batched (3-D) B operand: the integer MatMul takes a 2-D weight matrix only",
-    ),
-    (
-        "test_qlinearmatmul_3D_uint8_float32",
-        "batched (3-D) B operand: the integer MatMul takes a 2-D weight matrix only",
-    ),
 ];
 
 fn main() {
