@@ -1,14 +1,9 @@
 //! The one rounding rule used to quantize values.
 
-/// Rounds to the nearest integer, ties to the even one (IEEE 754 roundTiesToEven), the rule ONNX
-/// `QuantizeLinear` specifies: `0.5 → 0`, `1.5 → 2`, `2.5 → 2`, `-0.5 → -0`, `-1.5 → -2`.
-/// NaN stays NaN and ±inf stay ±inf.
-///
-/// Every quantizing path in this crate (zero points, [`super::quantize_value`], the MSE search)
-/// rounds through this function so that calibration and the integer engine agree bit for bit.
-pub fn round_half_to_even(x: f32) -> f32 {
-    x.round_ties_even()
-}
+/// The project's one float → integer rounding rule (ties to even, as ONNX `QuantizeLinear`
+/// specifies), defined once in `mw-kernels` and used here for zero points,
+/// [`super::quantize_value`] and the MSE search, so calibration and the engines agree bit for bit.
+pub use mw_kernels::elementwise::round_half_to_even;
 
 /// [`round_half_to_even`] in f64, for parameter derivation done in double precision.
 pub(crate) fn round_half_to_even_f64(x: f64) -> f64 {
