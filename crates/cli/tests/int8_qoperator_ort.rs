@@ -87,10 +87,10 @@ np.save(sys.argv[3], y)
 
     let (lowered, _) = lower_qdq(&graph).unwrap();
     let (ours, _) = run_ours(&plan(lowered), &x, 500, 0, &[]);
-    let theirs = read_i8(&ort_out);
+    let theirs = read_f32(&ort_out);
     let (a, b) = (argmax(&ours, 12), argmax(&theirs, 12));
     let agree = a.iter().zip(&b).filter(|(p, q)| p == q).count();
-    let (_, max, _) = agreement(&ours, &theirs);
+    let max = max_abs_diff(&ours, &theirs);
     println!(
         "QOperator in onnxruntime vs our integer engine: top-1 agreement {agree}/{} = {:.4} %, \
          output max |diff| {max}",
@@ -105,7 +105,7 @@ np.save(sys.argv[3], y)
     let lint = integer_only(&relowered, Some(&pass)).unwrap();
     assert!(lint.is_integer_only(), "{:?}", lint.float_ops);
     let (again, _) = run_ours(&plan(relowered), &x, 500, 0, &[]);
-    let same = |v: &[i8]| argmax(v, 12).iter().zip(&a).filter(|(p, q)| p == q).count();
+    let same = |v: &[f32]| argmax(v, 12).iter().zip(&a).filter(|(p, q)| p == q).count();
     println!(
         "QOperator file in our engine: top-1 agreement with the QDQ model's integer run {} \
          (as imported) and {} (lowered) of {}",
