@@ -6,9 +6,13 @@
 mod int8_common;
 
 use int8_common::*;
+use milliwatt::dataset::{DatasetSpec, SplitArg};
+use milliwatt::eval::{eval_file_with, Engine, EvalOptions};
 use mw_ir::passes::{integer_only, lower_qdq};
 use mw_ir::Limits;
 use std::process::Command;
+
+const DATA: &str = "data/speech_commands_v0.02_test";
 
 const ALLOWED: &[&str] = &[
     "QLinearConv",
@@ -115,5 +119,27 @@ np.save(sys.argv[3], y)
     );
     assert!(same(&direct) as f64 >= 0.995 * a.len() as f64);
     assert!(same(&again) as f64 >= 0.999 * a.len() as f64);
+
+    // `milliwatt eval` on the QOperator file: the int8 input's quantization read from QLinearConv.
+    let q = milliwatt::eval::input_quantization(&imported)
+        .unwrap()
+        .unwrap();
+    assert_eq!((q.scale, q.zero_point, q.dtype), (0.5847029, 83, "i8"));
+    if let Some(data) = mw_testkit::shared_or_skip("int8_qoperator_ort", DATA) {
+        let options = EvalOptions {
+            dataset: DatasetSpec::SpeechCommands(data),
+            split: SplitArg::Eval,
+            batch: 256,
+            progress: false,
+        };
+        let r = eval_file_with(&qop, &options, Engine::Auto, &Limits::default()).unwrap();
+        println!(
+            "QOperator file, eval split, {} engine: top-1 {:.4} ({}/{})",
+            r.engine, r.top1, r.correct, r.total
+        );
+        assert_eq!(r.engine, "integer");
+        assert!(r.fallback_float_ops.is_empty());
+        assert!(r.correct >= 4076, "{}/{}", r.correct, r.total);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
