@@ -161,8 +161,10 @@ pub fn prepare_engine(graph: Graph, engine: Engine) -> Result<(Graph, Engine, Ve
     Ok((lowered, engine, fallback))
 }
 
-/// For a model whose (first) input is 8-bit: the scale and zero point of the DequantizeLinear
-/// that first reads it (through data-movement ops), to quantize float features with.
+/// For a model whose (first) input is 8-bit: the scale and zero point of the first node that
+/// reads it through data-movement ops — a DequantizeLinear, or an integer op (QLinearConv,
+/// QLinearMatMul, `Mw…`), whose scale and zero point follow the tensor in its inputs — to quantize
+/// float features with.
 pub fn input_quantization(graph: &Graph) -> Result<Option<InputQuantization>> {
     let Some(&input) = graph
         .inputs
@@ -182,42 +184,53 @@ pub fn input_quantization(graph: &Graph) -> Result<Option<InputQuantization>> {
             break;
         };
         let n = graph.node(first);
-        match n.op.op_type() {
-            "DequantizeLinear" => {
-                let konst = |i: usize| {
-                    n.inputs
-                        .get(i)
-                        .copied()
-                        .flatten()
-                        .and_then(|v| graph.value(v).konst.clone())
-                };
-                let scale =
-                    konst(1).context("the input's DequantizeLinear scale is not constant")?;
-                let scale = match scale.as_slice::<f32>()? {
-                    [s] if s.is_finite() && *s > 0.0 => *s,
-                    _ => bail!("the input is not quantized per tensor with a positive scale"),
-                };
-                let zero_point = match konst(2) {
-                    Some(z) => z.to_i64_vec()?.first().copied().unwrap_or(0) as i32,
-                    None => 0,
-                };
-                return Ok(Some(InputQuantization {
-                    scale,
-                    zero_point,
-                    dtype: dtype.name(),
-                }));
-            }
+        let op = n.op.op_type();
+        if op == "DequantizeLinear" || mw_ir::ops::quant::is_integer_op(op) {
+            let at = n.inputs.iter().position(|i| *i == Some(v)).unwrap_or(0);
+            return quantization_at(graph, n, at, dtype).map(Some);
+        }
+        match op {
             "Reshape" | "Flatten" | "Transpose" | "Squeeze" | "Unsqueeze" | "Identity" => {
                 v = n.outputs[0];
             }
             other => bail!(
-                "the model's {} input is read by {other}, not DequantizeLinear: its quantization \
-                 is unknown",
+                "the model's {} input is read by {other}, which states no quantization for it",
                 dtype.name()
             ),
         }
     }
     bail!("the model's {} input is never dequantized", dtype.name())
+}
+
+/// The constant scale and zero point at inputs `at + 1` and `at + 2` of `n`.
+fn quantization_at(
+    graph: &Graph,
+    n: &mw_ir::Node,
+    at: usize,
+    dtype: DType,
+) -> Result<InputQuantization> {
+    let konst = |i: usize| {
+        n.inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|v| graph.value(v).konst.clone())
+    };
+    let scale = konst(at + 1)
+        .with_context(|| format!("the input's scale at `{}` is not constant", n.name))?;
+    let scale = match scale.as_slice::<f32>()? {
+        [s] if s.is_finite() && *s > 0.0 => *s,
+        _ => bail!("the input is not quantized per tensor with a positive scale"),
+    };
+    let zero_point = match konst(at + 2) {
+        Some(z) => z.to_i64_vec()?.first().copied().unwrap_or(0) as i32,
+        None => 0,
+    };
+    Ok(InputQuantization {
+        scale,
+        zero_point,
+        dtype: dtype.name(),
+    })
 }
 
 /// Quantizes f32 features as QuantizeLinear does (round half to even, saturate).

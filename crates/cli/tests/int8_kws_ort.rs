@@ -66,7 +66,7 @@ fn integer_engine_agrees_with_onnxruntime_layer_by_layer() {
         worst_iso_diff = worst_iso_diff.max(iso_max);
         worst_e2e = worst_e2e.min(e2e_eq);
     }
-    let theirs = read_i8(&dir.join("final.npy"));
+    let theirs = read_f32(&dir.join("final.npy"));
     let (a, b) = (argmax(&ours, 12), argmax(&theirs, 12));
     let agree = a.iter().zip(&b).filter(|(p, q)| p == q).count();
     let labels = mw_data::read_npy(&mfcc.with_file_name("labels.npy"))

@@ -6,9 +6,13 @@
 mod int8_common;
 
 use int8_common::*;
+use milliwatt::dataset::{DatasetSpec, SplitArg};
+use milliwatt::eval::{eval_file_with, Engine, EvalOptions};
 use mw_ir::passes::{integer_only, lower_qdq};
 use mw_ir::Limits;
 use std::process::Command;
+
+const DATA: &str = "data/speech_commands_v0.02_test";
 
 const ALLOWED: &[&str] = &[
     "QLinearConv",
@@ -87,10 +91,10 @@ np.save(sys.argv[3], y)
 
     let (lowered, _) = lower_qdq(&graph).unwrap();
     let (ours, _) = run_ours(&plan(lowered), &x, 500, 0, &[]);
-    let theirs = read_i8(&ort_out);
+    let theirs = read_f32(&ort_out);
     let (a, b) = (argmax(&ours, 12), argmax(&theirs, 12));
     let agree = a.iter().zip(&b).filter(|(p, q)| p == q).count();
-    let (_, max, _) = agreement(&ours, &theirs);
+    let max = max_abs_diff(&ours, &theirs);
     println!(
         "QOperator in onnxruntime vs our integer engine: top-1 agreement {agree}/{} = {:.4} %, \
          output max |diff| {max}",
@@ -105,7 +109,7 @@ np.save(sys.argv[3], y)
     let lint = integer_only(&relowered, Some(&pass)).unwrap();
     assert!(lint.is_integer_only(), "{:?}", lint.float_ops);
     let (again, _) = run_ours(&plan(relowered), &x, 500, 0, &[]);
-    let same = |v: &[i8]| argmax(v, 12).iter().zip(&a).filter(|(p, q)| p == q).count();
+    let same = |v: &[f32]| argmax(v, 12).iter().zip(&a).filter(|(p, q)| p == q).count();
     println!(
         "QOperator file in our engine: top-1 agreement with the QDQ model's integer run {} \
          (as imported) and {} (lowered) of {}",
@@ -115,5 +119,27 @@ np.save(sys.argv[3], y)
     );
     assert!(same(&direct) as f64 >= 0.995 * a.len() as f64);
     assert!(same(&again) as f64 >= 0.999 * a.len() as f64);
+
+    // `milliwatt eval` on the QOperator file: the int8 input's quantization read from QLinearConv.
+    let q = milliwatt::eval::input_quantization(&imported)
+        .unwrap()
+        .unwrap();
+    assert_eq!((q.scale, q.zero_point, q.dtype), (0.5847029, 83, "i8"));
+    if let Some(data) = mw_testkit::shared_or_skip("int8_qoperator_ort", DATA) {
+        let options = EvalOptions {
+            dataset: DatasetSpec::SpeechCommands(data),
+            split: SplitArg::Eval,
+            batch: 256,
+            progress: false,
+        };
+        let r = eval_file_with(&qop, &options, Engine::Auto, &Limits::default()).unwrap();
+        println!(
+            "QOperator file, eval split, {} engine: top-1 {:.4} ({}/{})",
+            r.engine, r.top1, r.correct, r.total
+        );
+        assert_eq!(r.engine, "integer");
+        assert!(r.fallback_float_ops.is_empty());
+        assert!(r.correct >= 4076, "{}/{}", r.correct, r.total);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

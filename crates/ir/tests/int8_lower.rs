@@ -341,6 +341,57 @@ fn branches_add_concat_gemm_and_uint8() {
 }
 
 #[test]
+fn data_movement_runs_on_8bit_values() {
+    let mut b = B::new();
+    let x = b.input("x", &[1, 2, 3, 4]);
+    let (_, v) = b.qdq(x, "x_q", 0.03, 7, true);
+    let perm = Attrs::new().with("perm", ints(&[0, 3, 1, 2]));
+    let t = b.node("Transpose", perm, &[Some(v)], "transposed");
+    let (_, v) = b.qdq(t, "transposed_q", 0.03, 7, true);
+    let axes = b.konst("axes", &[1], vec![0i64]);
+    let u = b.node(
+        "Unsqueeze",
+        Attrs::new(),
+        &[Some(v), Some(axes)],
+        "unsqueezed",
+    );
+    let (_, v) = b.qdq(u, "unsqueezed_q", 0.03, 7, true);
+    let sq = b.node("Squeeze", Attrs::new(), &[Some(v), Some(axes)], "squeezed");
+    let (_, v) = b.qdq(sq, "squeezed_q", 0.03, 7, true);
+    let starts = b.konst("starts", &[1], vec![1i64]);
+    let ends = b.konst("ends", &[1], vec![3i64]);
+    let sl_axes = b.konst("slice_axes", &[1], vec![1i64]);
+    let sl = b.node(
+        "Slice",
+        Attrs::new(),
+        &[Some(v), Some(starts), Some(ends), Some(sl_axes)],
+        "sliced",
+    );
+    let (_, v) = b.qdq(sl, "sliced_q", 0.03, 7, true);
+    let mp = Attrs::new().with("kernel_shape", ints(&[2, 2]));
+    let m = b.node("MaxPool", mp, &[Some(v)], "pooled");
+    let relu = b.node("Relu", Attrs::new(), &[Some(m)], "pooled_relu");
+    let (_, v) = b.qdq(relu, "pooled_q", 0.05, 0, false);
+    b.output(v);
+    let input = random_input(&mut b, &[1, 2, 3, 4], -0.5, 1.0);
+    let lowered = check_lowering(&b.g, &input, 5);
+    let ops: Vec<&str> = lowered.nodes.iter().map(|n| n.op.op_type()).collect();
+    assert_eq!(
+        ops,
+        [
+            "QuantizeLinear",
+            "Transpose",
+            "Unsqueeze",
+            "Squeeze",
+            "Slice",
+            "MaxPool",
+            "MwQRequantize",
+            "DequantizeLinear"
+        ]
+    );
+}
+
+#[test]
 fn unmatched_patterns_stay_and_are_reported() {
     let mut b = B::new();
     let x = b.input("x", &[1, 1, 4, 4]);

@@ -245,13 +245,9 @@ impl<'g> Emit<'g> {
             }
             "MwQGemm" => {
                 let dst = self.clamped_output(n, out)?;
-                self.node(
-                    &n.name,
-                    "QLinearMatMul",
-                    &Attrs::new(),
-                    n.inputs[..8].to_vec(),
-                    dst,
-                )?;
+                let mut ins = n.inputs.clone();
+                ins.truncate(8);
+                self.node(&n.name, "QLinearMatMul", &Attrs::new(), ins, dst)?;
                 Ok(None)
             }
             "MwQAvgPool" | "MwQGlobalAvgPool" => self.avg_pool(n, out),

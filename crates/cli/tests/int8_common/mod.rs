@@ -38,24 +38,29 @@ pub fn int8_features(graph: &Graph, mfcc: &Path) -> Tensor {
     quantize_features(&x, &q).unwrap()
 }
 
-/// Rows `range` of a batch-major tensor.
+/// Rows `range` of a batch-major i8 or f32 tensor.
 pub fn rows(t: &Tensor, range: std::ops::Range<usize>) -> Tensor {
     let per: usize = t.shape()[1..].iter().product();
-    let v = t.as_slice::<i8>().unwrap()[range.start * per..range.end * per].to_vec();
+    let (a, b) = (range.start * per, range.end * per);
     let mut shape = t.shape().to_vec();
     shape[0] = range.len();
-    Tensor::from_vec(shape, v).unwrap()
+    match t.dtype() {
+        mw_tensor::DType::I8 => Tensor::from_vec(shape, t.as_slice::<i8>().unwrap()[a..b].to_vec()),
+        _ => Tensor::from_vec(shape, t.as_slice::<f32>().unwrap()[a..b].to_vec()),
+    }
+    .unwrap()
 }
 
-/// Runs `plan` over `x` in batches; returns the first output of every batch concatenated and, for
-/// the first `observe` rows, every named value in `names` (concatenated over batches).
+/// Runs `plan` over `x` in batches; returns the first output of every batch (as f32)
+/// concatenated and, for the first `observe` rows, every named 8-bit value in `names`
+/// (concatenated over batches).
 pub fn run_ours(
     plan: &Plan,
     x: &Tensor,
     batch: usize,
     observe: usize,
     names: &[String],
-) -> (Vec<i8>, HashMap<String, Vec<i8>>) {
+) -> (Vec<f32>, HashMap<String, Vec<i8>>) {
     let n = x.shape()[0];
     let mut out = Vec::new();
     let mut layers: HashMap<String, Vec<i8>> = HashMap::new();
@@ -75,7 +80,7 @@ pub fn run_ours(
             }
         };
         let y = plan.run_observed(vec![xb], &mut record).unwrap().remove(0);
-        out.extend_from_slice(y.as_slice::<i8>().expect("8-bit model output"));
+        out.extend(y.cast(mw_tensor::DType::F32).into_vec::<f32>().unwrap());
     }
     (out, layers)
 }
@@ -136,16 +141,17 @@ for j, k in enumerate(names):
     assert!(status.success(), "onnxruntime script failed");
 }
 
-/// Reads an int8 .npy written by [`run_ort`].
-pub fn read_i8(path: &Path) -> Vec<i8> {
+/// Reads an .npy written by [`run_ort`] as f32.
+pub fn read_f32(path: &Path) -> Vec<f32> {
     mw_data::read_npy(path)
         .unwrap()
-        .into_vec::<i8>()
-        .expect("int8 array")
+        .cast(mw_tensor::DType::F32)
+        .into_vec::<f32>()
+        .unwrap()
 }
 
 /// Arg-max per row of `width`, first index on ties (as numpy's).
-pub fn argmax(v: &[i8], width: usize) -> Vec<usize> {
+pub fn argmax(v: &[f32], width: usize) -> Vec<usize> {
     v.chunks(width)
         .map(|r| {
             let mut best = 0;
@@ -157,6 +163,14 @@ pub fn argmax(v: &[i8], width: usize) -> Vec<usize> {
             best
         })
         .collect()
+}
+
+/// Largest `|a − b|` over two output vectors.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Per-layer agreement: `(equal fraction, max |difference|, elements)`.
