@@ -55,52 +55,10 @@ macro_rules! dispatch_numeric {
 /// Runs `$body` with `$T` bound to the Rust type of any dtype (bool included).
 macro_rules! dispatch_all {
     ($dt:expr, $T:ident => $body:expr) => {
-        match $dt {
-            mw_tensor::DType::F32 => {
-                type $T = f32;
-                $body
-            }
-            mw_tensor::DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            mw_tensor::DType::I8 => {
-                type $T = i8;
-                $body
-            }
-            mw_tensor::DType::U8 => {
-                type $T = u8;
-                $body
-            }
-            mw_tensor::DType::I16 => {
-                type $T = i16;
-                $body
-            }
-            mw_tensor::DType::U16 => {
-                type $T = u16;
-                $body
-            }
-            mw_tensor::DType::I32 => {
-                type $T = i32;
-                $body
-            }
-            mw_tensor::DType::U32 => {
-                type $T = u32;
-                $body
-            }
-            mw_tensor::DType::I64 => {
-                type $T = i64;
-                $body
-            }
-            mw_tensor::DType::U64 => {
-                type $T = u64;
-                $body
-            }
-            mw_tensor::DType::Bool => {
-                type $T = bool;
-                $body
-            }
-        }
+        $crate::ops::elementwise::common::dispatch_numeric!($dt, $T => $body, _ => {
+            type $T = bool;
+            $body
+        })
     };
 }
 
