@@ -85,9 +85,16 @@ pub fn run_ours(
     (out, layers)
 }
 
-/// Runs ONNX Runtime on `model` with int8 input `x_npy`: writes `final.npy` (first output, all
-/// rows) and, for the first `observe` rows, `layer_<k>.npy` for the k-th name of `names`, which
-/// the script exposes as extra graph outputs.
+/// Runs ONNX Runtime on `model` with input `x_npy`: writes `final.npy` (first output, all rows)
+/// and, for the first `observe` rows, `layer_<k>.npy` with the k-th name of `names` (a
+/// QuantizeLinear output) as ONNX Runtime computes it when it runs the whole model.
+///
+/// Exposing a QuantizeLinear output as a graph output changes what ONNX Runtime runs: it fuses
+/// `DQ → Conv → Q` into an integer `QLinearConv` only when the Q feeds a DequantizeLinear, and
+/// otherwise runs that layer in float. So each layer is read from the model cut after its Q with a
+/// DequantizeLinear appended (the fusion ORT performs on the whole model is kept), and the int8
+/// values are recovered exactly from the dequantized ones. A name that is already a graph output
+/// is read from the whole model's run.
 pub fn run_ort(
     py: &Path,
     model: &Path,
@@ -98,34 +105,44 @@ pub fn run_ort(
 ) {
     let script = r#"
 import sys, numpy as np, onnx, onnxruntime as ort
+from onnx import helper, numpy_helper, utils
 model, x_path, out_dir, observe, names_path = sys.argv[1:6]
 observe = int(observe)
 names = [l for l in open(names_path).read().split("\n") if l]
-m = onnx.load(model)
-types = {}
-inits = {i.name: i.data_type for i in m.graph.initializer}
-for n in m.graph.node:
-    if n.op_type == "QuantizeLinear":
-        types[n.output[0]] = inits.get(n.input[2], onnx.TensorProto.UINT8) if len(n.input) > 2 else onnx.TensorProto.UINT8
-present = {o.name for o in m.graph.output}
-for name in names:
-    if name not in present:
-        m.graph.output.append(onnx.helper.make_tensor_value_info(name, types.get(name, onnx.TensorProto.INT8), None))
-opts = ort.SessionOptions(); opts.intra_op_num_threads = 2
-s = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+m = onnx.shape_inference.infer_shapes(onnx.load(model))
+inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
 x = np.load(x_path)
-inp = s.get_inputs()[0].name
-outs = [o.name for o in s.get_outputs()]
-final, layers = [], {k: [] for k in names}
-for i in range(0, len(x), 500):
-    r = s.run(None, {inp: x[i:i+500]})
-    final.append(r[0])
-    if i < observe:
-        for k in names:
-            layers[k].append(r[outs.index(k)][: max(0, observe - i)])
-np.save(f"{out_dir}/final.npy", np.concatenate(final))
+def session(mm):
+    opts = ort.SessionOptions(); opts.intra_op_num_threads = 2
+    return ort.InferenceSession(mm.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+def run(s, rows, want):
+    inp = s.get_inputs()[0].name
+    outs = [o.name for o in s.get_outputs()]
+    got = []
+    for i in range(0, rows, 500):
+        got.append(s.run([outs[want]], {inp: x[i:min(i + 500, rows)]})[0])
+    return np.concatenate(got)
+whole = session(m)
+final = run(whole, len(x), 0)
+np.save(f"{out_dir}/final.npy", final)
+outputs = [o.name for o in m.graph.output]
+q_nodes = {n.output[0]: n for n in m.graph.node if n.op_type == "QuantizeLinear"}
 for j, k in enumerate(names):
-    np.save(f"{out_dir}/layer_{j}.npy", np.concatenate(layers[k]))
+    if k in outputs:
+        layer = run(whole, observe, outputs.index(k))
+    else:
+        q = q_nodes[k]
+        sub = utils.Extractor(m).extract_model([i.name for i in m.graph.input if i.name not in inits], [k])
+        del sub.graph.output[:]
+        sub.graph.node.append(helper.make_node("DequantizeLinear", list(q.input[1:3]), ["probe"]))
+        sub.graph.node[-1].input.insert(0, k)
+        sub.graph.output.append(helper.make_tensor_value_info("probe", onnx.TensorProto.FLOAT, None))
+        deq = run(session(sub), observe, 0)
+        scale = inits[q.input[1]].astype(np.float32)
+        zp = inits[q.input[2]]
+        info = np.iinfo(zp.dtype)
+        layer = np.clip(np.rint(deq / scale) + zp.astype(np.int64), info.min, info.max).astype(zp.dtype)
+    np.save(f"{out_dir}/layer_{j}.npy", layer)
 "#;
     let names_path = dir.join("names.txt");
     std::fs::write(&names_path, names.join("\n")).unwrap();

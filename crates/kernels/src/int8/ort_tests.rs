@@ -1,5 +1,5 @@
 //! Agreement with ONNX Runtime's `QLinearConv` (u8 activations, i8 per-channel weights, u8
-//! output): [`RoundingMode::FloatHalfEven`] must be bit-exact, [`RoundingMode::FixedPoint`] within
+//! output): [`RoundingMode::FloatHalfEven`] and [`RoundingMode::SoftFloat`] must be bit-exact, [`RoundingMode::FixedPoint`] within
 //! ±1. Skips with a message when no Python with onnxruntime is found.
 
 use super::conv::{conv2d, Conv2dParams};
@@ -92,7 +92,11 @@ fn qlinearconv_matches_onnxruntime() {
             groups: g,
         };
         let ctx = format!("{params} seed={seed} x_scale={xs} x_zp={xz} y_scale={ys} y_zp={yz}");
-        for mode in [RoundingMode::FloatHalfEven, RoundingMode::FixedPoint] {
+        for mode in [
+            RoundingMode::FloatHalfEven,
+            RoundingMode::SoftFloat,
+            RoundingMode::FixedPoint,
+        ] {
             let stage =
                 OutputStage::from_scales::<u8>(xs, &ws, ys, yz, Activation::None, mode).unwrap();
             let mut got = vec![0u8; want.len()];
@@ -111,7 +115,9 @@ fn qlinearconv_matches_onnxruntime() {
             for (i, (&a, &e)) in got.iter().zip(&want).enumerate() {
                 let d = (i32::from(a) - i32::from(e)).abs();
                 match mode {
-                    RoundingMode::FloatHalfEven => assert_eq!(a, e, "{ctx} {mode:?} at {i}"),
+                    RoundingMode::FloatHalfEven | RoundingMode::SoftFloat => {
+                        assert_eq!(a, e, "{ctx} {mode:?} at {i}")
+                    }
                     RoundingMode::FixedPoint => {
                         assert!(d <= 1, "{ctx} {mode:?} at {i}: ours {a} ORT {e}");
                         total += 1;

@@ -18,14 +18,24 @@
 //! `scale = x_scale · w_scale / y_scale` (f32, in that order), then
 //! `q = round_half_even(clamp(f32(acc) · scale, qmin − zp, qmax − zp)) + zp`, where `f32(acc)` itself
 //! rounds once `|acc| > 2^24`. Ties and the extra f32 roundings can land one step away from the
-//! fixed-point result. [`RoundingMode::FloatHalfEven`] reproduces that computation exactly, for when
-//! integer-exact agreement with ORT is required; it uses float arithmetic at run time.
+//! fixed-point result, and such differences compound through a network.
+//! [`RoundingMode::SoftFloat`] reproduces that computation bit for bit **with integer arithmetic
+//! only** ([`soft_float`]: the f32 multiplier kept as its 24-bit mantissa and exponent, both f32
+//! roundings and the final round-half-even done on integers); [`RoundingMode::FloatHalfEven`] is
+//! the same computation in f32, its reference twin.
 //!
-//! # Default
-//! [`RoundingMode::FixedPoint`] is the default: it is integer-only (runs on FPU-less targets, the
-//! point of the Jacob et al. scheme) and is the arithmetic TFLite/gemmlowp define.
+//! # Which mode runs where
+//! The engine's ONNX integer ops (`QLinearConv`, `QLinearMatMul` and the `Mw` ops lowered from QDQ
+//! graphs) use [`RoundingMode::SoftFloat`]: an ONNX model means what ONNX Runtime computes, and the
+//! engine agrees with it on every element while staying integer-only.
+//! [`RoundingMode::FixedPoint`] (the `Default`) is TFLite's and gemmlowp's arithmetic, for targets
+//! that execute TFLite's reference semantics; its kernels stay tested bit-exact against TFLite's
+//! definition.
+
+pub mod soft_float;
 
 use super::{Int8Error, QuantElem};
+pub use soft_float::SoftFloatScale;
 
 /// `2^31` as f64.
 const TWO_POW_31: f64 = 2_147_483_648.0;
@@ -138,6 +148,8 @@ pub enum RoundingMode {
     FixedPoint,
     /// ORT/MLAS bit-exact: `round_half_even(f32(acc) · f32 scale)`; float at run time.
     FloatHalfEven,
+    /// ORT/MLAS bit-exact with integer arithmetic only ([`soft_float`]).
+    SoftFloat,
 }
 
 /// Per-channel (or per-tensor, when there is one) multipliers in one [`RoundingMode`].
@@ -147,6 +159,8 @@ pub enum Multipliers {
     FixedPoint(Vec<QuantizedMultiplier>),
     /// f32 scales applied as ORT does.
     FloatHalfEven(Vec<f32>),
+    /// f32 scales applied as ORT does, emulated with integers ([`soft_float`]).
+    SoftFloat(Vec<SoftFloatScale>),
 }
 
 impl Multipliers {
@@ -154,6 +168,7 @@ impl Multipliers {
         match self {
             Multipliers::FixedPoint(v) => v.len(),
             Multipliers::FloatHalfEven(v) => v.len(),
+            Multipliers::SoftFloat(v) => v.len(),
         }
     }
 }
@@ -269,6 +284,12 @@ impl OutputStage {
             RoundingMode::FloatHalfEven => Multipliers::FloatHalfEven(
                 w_scales.iter().map(|&w| x_scale * w / y_scale).collect(),
             ),
+            RoundingMode::SoftFloat => Multipliers::SoftFloat(
+                w_scales
+                    .iter()
+                    .map(|&w| soft_float_scale(x_scale * w / y_scale))
+                    .collect::<Result<_, _>>()?,
+            ),
         };
         Self::new::<T>(multipliers, zero_point, qmin, qmax)
     }
@@ -324,6 +345,11 @@ impl OutputStage {
                 let v = (acc as f32 * s).max(lo).min(hi);
                 v.round_ties_even() as i32 + self.zero_point
             }
+            Multipliers::SoftFloat(s) => {
+                let s = if s.len() == 1 { s[0] } else { s[channel] };
+                let (lo, hi) = (self.qmin - self.zero_point, self.qmax - self.zero_point);
+                soft_float::requantize(acc, s, lo, hi) + self.zero_point
+            }
         }
     }
 
@@ -349,7 +375,7 @@ impl OutputStage {
                     *o = U::saturate(v.saturating_add(zp).clamp(lo, hi));
                 }
             }
-            Multipliers::FloatHalfEven(_) => {
+            Multipliers::FloatHalfEven(_) | Multipliers::SoftFloat(_) => {
                 for (o, &a) in out.iter_mut().zip(acc) {
                     *o = self.requantize_to(a.wrapping_add(bias), channel);
                 }
@@ -403,6 +429,13 @@ impl OutputStage {
     pub fn requantize_to<U: QuantElem>(&self, acc: i32, channel: usize) -> U {
         U::saturate(self.requantize(acc, channel))
     }
+}
+
+/// The integer form of a finite, positive f32 multiplier (offline).
+pub fn soft_float_scale(m: f32) -> Result<SoftFloatScale, Int8Error> {
+    SoftFloatScale::from_f32(m)
+        .filter(|_| m > 0.0)
+        .ok_or(Int8Error::MultiplierOutOfRange(m.into()))
 }
 
 /// Checks that a scale is finite and positive.

@@ -9,18 +9,19 @@
 //! / `qmax`, a clamp of the stored output (a fused ReLU/ReLU6/Clip).
 //!
 //! `y = clamp(y_zp + M_c · (B[c] + Σ (w − w_zp)(x − x_zp)), qmin, qmax)` with
-//! `M_c = x_scale · w_scale[c] / y_scale` applied by `mw_kernels::int8::requant` (fixed point,
-//! TFLite's rounding). The weights minus their zero point must fit i8 (symmetric weights always
+//! `M_c = x_scale · w_scale[c] / y_scale` formed in f32 and applied by
+//! `mw_kernels::int8::requant::soft_float` (integers only, bit-exact with ONNX Runtime's f32
+//! requantization). The weights minus their zero point must fit i8 (symmetric weights always
 //! do); the multipliers are derived on first use and cached.
 use super::common::{
     check_per_channel, check_q8, check_scalar, constant_params, dispatch_q8_pair, int8_error,
-    multiplier, scale_of, scales_of, zero_point_of, zero_points_of, Cache, Clamp,
+    scale_of, scales_of, zero_point_of, zero_points_of, Cache, Clamp,
 };
 use crate::op::{optional, required};
 use crate::ops::nn::Window;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::int8::conv::{Conv2dParams, ConvPlan};
-use mw_kernels::int8::requant::{Multipliers, OutputStage};
+use mw_kernels::int8::requant::{soft_float_scale, Multipliers, OutputStage};
 use mw_kernels::int8::{QInput, QuantElem};
 use mw_tensor::{DType, Element, Tensor};
 
@@ -219,7 +220,9 @@ pub(crate) fn weights_i8(w: &Tensor, zps: &[i32], m: usize) -> Result<Vec<i8>, O
         .collect()
 }
 
-/// The output stage `x_scale · w_scale[c] / y_scale` (fixed point) for `m` channels, clamped.
+/// The output stage `x_scale · w_scale[c] / y_scale` for `m` channels, clamped: the multiplier is
+/// formed in f32 in that order and applied with integers exactly as ONNX Runtime applies it in f32
+/// (`mw_kernels::int8::requant::soft_float`).
 pub(crate) fn output_stage<U: QuantElem>(
     x_scale: f32,
     w_scale: &[f32],
@@ -236,11 +239,11 @@ pub(crate) fn output_stage<U: QuantElem>(
     }
     let multipliers = w_scale
         .iter()
-        .map(|&ws| multiplier(f64::from(x_scale) * f64::from(ws) / f64::from(y_scale)))
+        .map(|&ws| soft_float_scale(x_scale * ws / y_scale).map_err(int8_error))
         .collect::<Result<Vec<_>, _>>()?;
     let (qmin, qmax) = clamp.range::<U>()?;
     OutputStage::new::<U>(
-        Multipliers::FixedPoint(multipliers),
+        Multipliers::SoftFloat(multipliers),
         y_zero_point,
         qmin,
         qmax,

@@ -8,7 +8,8 @@
 //! `a_scale · b_scale`, zero point 0) and the `qmin` / `qmax` clamp attributes.
 //!
 //! `y[r][n] = clamp(y_zp + M_n · (bias[n] + Σ_k (a[r][k] − a_zp)(b[k][n] − b_zp[n])), qmin, qmax)`
-//! with `M_n = a_scale · b_scale[n] / y_scale` in fixed point (`mw_kernels::int8::requant`). When
+//! with `M_n = a_scale · b_scale[n] / y_scale` formed in f32 and applied with integers exactly as
+//! ONNX Runtime applies it (`mw_kernels::int8::requant::soft_float`). When
 //! `b − b_zp` fits i8 (symmetric weights) the packed int8 GEMM runs; otherwise a scalar i32 loop
 //! with the same output stage. Derived parameters are cached on first use.
 use super::common::{

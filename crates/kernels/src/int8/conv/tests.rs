@@ -67,7 +67,8 @@ fn check_all(p: &Conv2dParams, seed: u64) -> Result<(), String> {
     check::<u8, i8>(p, seed, RoundingMode::FixedPoint)?;
     check::<i8, i8>(p, seed ^ 1, RoundingMode::FixedPoint)?;
     check::<i8, u8>(p, seed ^ 2, RoundingMode::FloatHalfEven)?;
-    check::<u8, u8>(p, seed ^ 3, RoundingMode::FloatHalfEven)
+    check::<u8, u8>(p, seed ^ 3, RoundingMode::FloatHalfEven)?;
+    check::<i8, i8>(p, seed ^ 4, RoundingMode::SoftFloat)
 }
 
 #[test]

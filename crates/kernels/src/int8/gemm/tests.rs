@@ -31,6 +31,12 @@ pub(crate) fn random_stage<U: QuantElem>(
         RoundingMode::FloatHalfEven => {
             Multipliers::FloatHalfEven(reals.iter().map(|&m| m as f32).collect())
         }
+        RoundingMode::SoftFloat => Multipliers::SoftFloat(
+            reals
+                .iter()
+                .map(|&m| crate::int8::requant::soft_float_scale(m as f32).unwrap())
+                .collect(),
+        ),
     };
     let zp = rng.range(U::MIN, U::MAX);
     // Half the time the full range, so that few outputs clamp.
@@ -63,6 +69,7 @@ fn check<T: QuantElem, U: QuantElem>(
         match stage.multipliers() {
             Multipliers::FixedPoint(v) => format!("{:?}", v[0]),
             Multipliers::FloatHalfEven(v) => format!("{}", v[0]),
+            Multipliers::SoftFloat(v) => format!("{:?}", v[0]),
         }
     );
     let mut want = vec![U::default(); m * n];
@@ -94,7 +101,11 @@ fn check<T: QuantElem, U: QuantElem>(
 }
 
 fn check_all_types((m, n, k): (usize, usize, usize), seed: u64) -> Result<(), String> {
-    for mode in [RoundingMode::FixedPoint, RoundingMode::FloatHalfEven] {
+    for mode in [
+        RoundingMode::FixedPoint,
+        RoundingMode::FloatHalfEven,
+        RoundingMode::SoftFloat,
+    ] {
         check::<u8, i8>((m, n, k), seed, mode)?;
         check::<i8, i8>((m, n, k), seed ^ 1, mode)?;
         check::<u8, u8>((m, n, k), seed ^ 2, mode)?;
