@@ -375,7 +375,11 @@ impl OutputStage {
                     *o = U::saturate(v.saturating_add(zp).clamp(lo, hi));
                 }
             }
-            Multipliers::FloatHalfEven(_) | Multipliers::SoftFloat(_) => {
+            Multipliers::SoftFloat(s) => {
+                let s = if s.len() == 1 { s[0] } else { s[channel] };
+                soft_float::requantize_row(&acc[..n], bias, s, zp, (lo, hi), &mut out[..n]);
+            }
+            Multipliers::FloatHalfEven(_) => {
                 for (o, &a) in out.iter_mut().zip(acc) {
                     *o = self.requantize_to(a.wrapping_add(bias), channel);
                 }

@@ -17,6 +17,8 @@
 //! computation itself ([`reference::requantize`]); the two are compared on every `i32` class of
 //! accumulator and random scales by property tests.
 
+use crate::int8::QuantElem;
+
 /// An f32 multiplier `mantissa · 2^exponent`, decoded from its bits. `mantissa < 2^24`; a normal
 /// f32 has its implicit leading bit set (`mantissa ≥ 2^23`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +66,175 @@ impl SoftFloatScale {
 
 /// `round_half_even(clamp(f32(acc) ⊗ scale, lo, hi))`, as ONNX Runtime computes it in f32, with
 /// integer arithmetic only. `lo ≤ hi` are the clamp bounds with the zero point already subtracted.
-#[inline]
+///
+/// Fast path ([`FastRequant`]): the exact product `|acc| · mantissa` rounded once to an integer.
+/// It equals the f32 result unless the exact value lies within one f32 rounding error of a tie
+/// (about 2^-14 of outputs for 8-bit bounds), which takes the step-by-step emulation in
+/// [`requantize_exact`].
+#[inline(always)]
 pub fn requantize(acc: i32, scale: SoftFloatScale, lo: i32, hi: i32) -> i32 {
+    match FastRequant::new(scale, lo, hi).and_then(|f| f.apply(acc)) {
+        Some(v) => v,
+        None => requantize_exact(acc, scale, lo, hi),
+    }
+}
+
+/// The fast path of [`requantize`] for one multiplier and clamp, set up once per row.
+#[derive(Debug, Clone, Copy)]
+pub struct FastRequant {
+    mantissa: u64,
+    shift: u32,
+    half: u64,
+    mask: u64,
+    margin: u64,
+    lo: i64,
+    hi: i64,
+}
+
+impl FastRequant {
+    /// `None` when the multiplier is not a normal f32 below 2^24 with a right shift of at most 62
+    /// (then every value takes [`requantize_exact`]).
+    #[inline(always)]
+    pub fn new(scale: SoftFloatScale, lo: i32, hi: i32) -> Option<Self> {
+        let shift = scale.exponent.unsigned_abs();
+        if scale.exponent >= 0 || shift > 62 || scale.mantissa < 1 << 23 {
+            return None;
+        }
+        Some(Self {
+            mantissa: u64::from(scale.mantissa),
+            shift,
+            half: 1u64 << (shift - 1),
+            mask: (1u64 << shift) - 1,
+            margin: tie_margin(shift, lo, hi),
+            lo: i64::from(lo),
+            hi: i64::from(hi),
+        })
+    }
+
+    /// The result, or `None` when `acc` needs [`requantize_exact`]: `|acc| ≥ 2^24` (f32(acc)
+    /// rounds) or the exact value lies within the f32 product's rounding error of a tie.
+    #[inline(always)]
+    pub fn apply(&self, acc: i32) -> Option<i32> {
+        let (value, safe) = self.apply_unchecked(acc);
+        safe.then_some(value)
+    }
+
+    /// The fast-path value and whether it is exact (see [`Self::apply`]), without branches.
+    #[inline(always)]
+    fn apply_unchecked(&self, acc: i32) -> (i32, bool) {
+        let a = u64::from(acc.unsigned_abs());
+        let p = a * self.mantissa;
+        let frac = p & self.mask;
+        let up = u64::from(frac > self.half);
+        let magnitude = ((p >> self.shift) + up) as i64;
+        let sign = i64::from(acc >> 31); // 0 or -1
+        let value = ((magnitude ^ sign) - sign).clamp(self.lo, self.hi) as i32;
+        let safe = (a < 1 << F32_PRECISION) & (frac.abs_diff(self.half) > self.margin);
+        (value, safe)
+    }
+}
+
+/// `out[i] = saturate(requantize(acc[i] + bias, scale, qmin − zp, qmax − zp) + zp)` for a row:
+/// the fast path over the whole row (branch-free, vectorized on AVX2 CPUs), then the exact
+/// emulation for the few elements the fast path refused.
+#[inline]
+pub fn requantize_row<U: QuantElem>(
+    acc: &[i32],
+    bias: i32,
+    scale: SoftFloatScale,
+    zero_point: i32,
+    (qmin, qmax): (i32, i32),
+    out: &mut [U],
+) {
+    let (lo, hi) = (qmin - zero_point, qmax - zero_point);
+    let exact = |a: i32| U::saturate(requantize_exact(a, scale, lo, hi) + zero_point);
+    let Some(fast) = FastRequant::new(scale, lo, hi) else {
+        for (o, &a) in out.iter_mut().zip(acc) {
+            *o = exact(a.wrapping_add(bias));
+        }
+        return;
+    };
+    for (a, o) in acc.chunks(ROW_CHUNK).zip(out.chunks_mut(ROW_CHUNK)) {
+        if !fast_chunk(&fast, a, bias, zero_point, o) {
+            for (o, &a) in o.iter_mut().zip(a) {
+                let a = a.wrapping_add(bias);
+                *o = match fast.apply(a) {
+                    Some(v) => U::saturate(v + zero_point),
+                    None => exact(a),
+                };
+            }
+        }
+    }
+}
+
+/// Elements per pass of the branch-free loop.
+const ROW_CHUNK: usize = 64;
+
+/// The fast path over one chunk; `false` when some element needs the exact emulation (the chunk
+/// is then redone element by element).
+#[inline]
+fn fast_chunk<U: QuantElem>(
+    fast: &FastRequant,
+    acc: &[i32],
+    bias: i32,
+    zero_point: i32,
+    out: &mut [U],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was detected.
+        return unsafe { fast_chunk_avx2(fast, acc, bias, zero_point, out) };
+    }
+    fast_chunk_generic(fast, acc, bias, zero_point, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fast_chunk_avx2<U: QuantElem>(
+    fast: &FastRequant,
+    acc: &[i32],
+    bias: i32,
+    zero_point: i32,
+    out: &mut [U],
+) -> bool {
+    fast_chunk_generic(fast, acc, bias, zero_point, out)
+}
+
+#[inline(always)]
+fn fast_chunk_generic<U: QuantElem>(
+    fast: &FastRequant,
+    acc: &[i32],
+    bias: i32,
+    zero_point: i32,
+    out: &mut [U],
+) -> bool {
+    let mut all_safe = true;
+    for (o, &a) in out.iter_mut().zip(acc) {
+        let (v, safe) = fast.apply_unchecked(a.wrapping_add(bias));
+        all_safe &= safe;
+        *o = U::saturate(v + zero_point);
+    }
+    all_safe
+}
+
+/// How close (in units of `2^-n`) to a tie the exact product may lie before the f32 product's
+/// rounding could move it onto or across the tie. Values beyond the clamp bounds clamp either way;
+/// below `2^b`, with `2^b` above both bounds, the f32 product errs by at most `2^(b-25)`.
+#[inline(always)]
+fn tie_margin(n: u32, lo: i32, hi: i32) -> u64 {
+    let bound = lo.unsigned_abs().max(hi.unsigned_abs());
+    let b = 32 - bound.leading_zeros() + 1;
+    let e = (n + b).saturating_sub(25);
+    if e >= 63 {
+        u64::MAX
+    } else {
+        1u64 << e
+    }
+}
+
+/// [`requantize`] without the fast path: both f32 roundings emulated step by step.
+#[inline]
+pub fn requantize_exact(acc: i32, scale: SoftFloatScale, lo: i32, hi: i32) -> i32 {
     let negative = acc < 0;
     // f32(acc): |acc| rounded to 24 significant bits.
     let (a, a_exp) = round_to_precision(u64::from(acc.unsigned_abs()), 0);
@@ -140,11 +309,10 @@ mod tests {
 
     fn check(acc: i32, scale: f32, lo: i32, hi: i32) {
         let s = SoftFloatScale::from_f32(scale).unwrap();
-        assert_eq!(
-            requantize(acc, s, lo, hi),
-            reference::requantize(acc, scale, lo, hi),
-            "acc {acc} scale {scale:e} ({s:?}) clamp [{lo}, {hi}]"
-        );
+        let want = reference::requantize(acc, scale, lo, hi);
+        let ctx = format!("acc {acc} scale {scale:e} ({s:?}) clamp [{lo}, {hi}]");
+        assert_eq!(requantize(acc, s, lo, hi), want, "{ctx}");
+        assert_eq!(requantize_exact(acc, s, lo, hi), want, "exact: {ctx}");
     }
 
     #[test]

@@ -243,25 +243,28 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(500))]
+    #![proptest_config(ProptestConfig::with_cases(1500))]
 
     #[test]
     fn requantize_row_equals_per_element(
         len in 0usize..200,
         seed in any::<u64>(),
-        float in any::<bool>(),
+        mode in 0u8..3,
         lo_exp in -31i32..=3,
     ) {
         let mut rng = Rng::new(seed);
         let reals: Vec<f64> = (0..3).map(|_| rng.multiplier(lo_exp, lo_exp + 3)).collect();
-        let mult = if float {
-            Multipliers::FloatHalfEven(reals.iter().map(|&m| m as f32).collect())
-        } else {
-            Multipliers::FixedPoint(reals.iter().map(|&m| QuantizedMultiplier::from_real(m).unwrap()).collect())
+        let floats = || Multipliers::FloatHalfEven(reals.iter().map(|&m| m as f32).collect());
+        let mult = match mode {
+            0 => floats(),
+            1 => Multipliers::SoftFloat(reals.iter().map(|&m| super::soft_float_scale(m as f32).unwrap()).collect()),
+            _ => Multipliers::FixedPoint(reals.iter().map(|&m| QuantizedMultiplier::from_real(m).unwrap()).collect()),
         };
         let zp = rng.range(-128, 127);
         let (lo, hi) = if rng.range(0, 1) == 0 { (-128, 127) } else { (rng.range(-128, zp), rng.range(zp, 127)) };
         let st = OutputStage::new::<i8>(mult, zp, lo, hi).unwrap();
+        // Soft float must equal its twin, the f32 computation.
+        let twin = if mode == 1 { OutputStage::new::<i8>(floats(), zp, lo, hi).unwrap() } else { st.clone() };
         // Accumulators of every magnitude, extremes included.
         let acc: Vec<i32> = (0..len)
             .map(|_| match rng.range(0, 3) {
@@ -281,8 +284,10 @@ proptest! {
         let mut row = vec![0i8; len];
         st.requantize_row(&acc, bias, ch, &mut row);
         for (i, (&a, &got)) in acc.iter().zip(&row).enumerate() {
-            let want: i8 = st.requantize_to(a.wrapping_add(bias), ch);
+            let want: i8 = twin.requantize_to(a.wrapping_add(bias), ch);
             prop_assert_eq!(got, want, "i={} acc={} bias={} stage={:?}", i, a, bias, st);
+            let one: i8 = st.requantize_to(a.wrapping_add(bias), ch);
+            prop_assert_eq!(one, want, "per element: i={} acc={} stage={:?}", i, a, st);
         }
     }
 }
