@@ -279,9 +279,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             output,
         } => {
             let options = milliwatt::energy::options(rate.as_deref(), budget.as_deref())?;
-            let written = milliwatt::report::report_files(
-                &models, &hws, &evals, &options, &output, &limits,
-            )?;
+            let written =
+                milliwatt::report::report_files(&models, &hws, &evals, &options, &output, &limits)?;
             let mut lines = format!("wrote {}", written.html.display());
             for png in &written.pngs {
                 lines.push_str(&format!("\nwrote {}", png.display()));

@@ -123,7 +123,14 @@ fn report_is_self_contained_and_names_each_model() {
         assert!(html.contains(name), "missing {name}");
     }
     // Self-contained: no external fetches (the PNG links are relative, beside the page).
-    for bad in ["src=\"http", "href=\"http", "<link", "<script", "url(", "<img"] {
+    for bad in [
+        "src=\"http",
+        "href=\"http",
+        "<link",
+        "<script",
+        "url(",
+        "<img",
+    ] {
         assert!(!html.contains(bad), "external reference {bad}");
     }
     // Plots: accuracy vs energy, power vs budget, 2 profiles × 2 models of per-layer bars; each
@@ -138,7 +145,10 @@ fn report_is_self_contained_and_names_each_model() {
         assert_eq!(png_size(&bytes), Some((*w, *h)), "{href}");
         assert!(stdout.contains(s(&png)), "output names {href}: {stdout}");
     }
-    assert_eq!(listing(&d), ["float_eval.json", "report.html", "report_files"]);
+    assert_eq!(
+        listing(&d),
+        ["float_eval.json", "report.html", "report_files"]
+    );
     let mut pngs: Vec<String> = figs
         .iter()
         .map(|f| f.0.trim_start_matches("report_files/").to_string())

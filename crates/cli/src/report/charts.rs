@@ -145,11 +145,7 @@ fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // DejaVu Sans is a valid font: registration cannot fail on it.
-        let _ = plotters::style::register_font(
-            FAMILY,
-            FontStyle::Normal,
-            dejavu::sans::regular(),
-        );
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, dejavu::sans::regular());
     });
 }
 
@@ -288,7 +284,10 @@ fn stacked<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Stacked) -> Dr
     let plot_w = w as i32 - l - r;
     let mut x = l;
     for (k, name) in s.series.iter().enumerate() {
-        if s.rows.iter().all(|r| r.parts.get(k).is_none_or(|v| *v <= 0.0)) {
+        if s.rows
+            .iter()
+            .all(|r| r.parts.get(k).is_none_or(|v| *v <= 0.0))
+        {
             continue;
         }
         let c = PALETTE[k % PALETTE.len()];
@@ -310,7 +309,14 @@ fn stacked<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Stacked) -> Dr
     while t_at <= top * (1.0 + 1e-9) {
         let xx = px(t_at);
         root.draw(&PathElement::new(vec![(xx, t - 4), (xx, bottom)], GRID))?;
-        text(root, &tick(t_at, step), (xx, bottom + 14), 12.0, HPos::Center, &INK)?;
+        text(
+            root,
+            &tick(t_at, step),
+            (xx, bottom + 14),
+            12.0,
+            HPos::Center,
+            &INK,
+        )?;
         t_at += step;
     }
     text(
@@ -324,13 +330,23 @@ fn stacked<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Stacked) -> Dr
     for (i, row) in s.rows.iter().enumerate() {
         let y = t + row_h * i as i32;
         let mid = y + row_h / 2;
-        text(root, &short(&row.label, 34), (l - 8, mid), 13.0, HPos::Right, &INK)?;
+        text(
+            root,
+            &short(&row.label, 34),
+            (l - 8, mid),
+            13.0,
+            HPos::Right,
+            &INK,
+        )?;
         let mut acc = 0.0;
         for (k, v) in row.parts.iter().enumerate() {
             let (a, b) = (px(acc), px(acc + v.max(0.0)));
             if b > a {
                 let c = PALETTE[k % PALETTE.len()];
-                root.draw(&Rectangle::new([(a, y + 3), (b, y + row_h - 3)], c.filled()))?;
+                root.draw(&Rectangle::new(
+                    [(a, y + 3), (b, y + row_h - 3)],
+                    c.filled(),
+                ))?;
             }
             acc += v.max(0.0);
         }
@@ -343,7 +359,10 @@ fn stacked<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Stacked) -> Dr
         }
     }
     root.draw(&PathElement::new(vec![(l, t - 4), (l, bottom)], INK))?;
-    root.draw(&PathElement::new(vec![(l, bottom), (l + plot_w, bottom)], INK))?;
+    root.draw(&PathElement::new(
+        vec![(l, bottom), (l + plot_w, bottom)],
+        INK,
+    ))?;
     Ok(())
 }
 
@@ -376,7 +395,14 @@ fn power<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Power) -> DrawRe
         let v = 10f64.powf(llo + d as f64);
         let xx = px(v);
         root.draw(&PathElement::new(vec![(xx, t), (xx, bottom)], GRID))?;
-        text(root, &tick(v, v), (xx, bottom + 14), 12.0, HPos::Center, &INK)?;
+        text(
+            root,
+            &tick(v, v),
+            (xx, bottom + 14),
+            12.0,
+            HPos::Center,
+            &INK,
+        )?;
     }
     text(
         root,
@@ -394,13 +420,30 @@ fn power<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Power) -> DrawRe
             if group.is_some() {
                 root.draw(&PathElement::new(vec![(8, y), (w as i32 - 8, y)], GRID))?;
             }
-            text(root, &short(&row.group, 16), (10, mid), 13.0, HPos::Left, &INK)?;
+            text(
+                root,
+                &short(&row.group, 16),
+                (10, mid),
+                13.0,
+                HPos::Left,
+                &INK,
+            )?;
         }
         group = Some(&row.group);
-        text(root, &short(&row.label, 30), (l - 8, mid), 13.0, HPos::Right, &INK)?;
+        text(
+            root,
+            &short(&row.label, 30),
+            (l - 8, mid),
+            13.0,
+            HPos::Right,
+            &INK,
+        )?;
         let color = if row.over { OVER } else { FITS };
         let end = px(row.value).max(l + 1);
-        root.draw(&Rectangle::new([(l, y + 4), (end, y + row_h - 4)], color.filled()))?;
+        root.draw(&Rectangle::new(
+            [(l, y + 4), (end, y + row_h - 4)],
+            color.filled(),
+        ))?;
         let label = format!("{} {}", num(row.value), p.unit);
         text(root, &label, (l + plot_w + 12, mid), 13.0, HPos::Left, &INK)?;
         if !row.note.is_empty() {
@@ -409,13 +452,19 @@ fn power<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Power) -> DrawRe
         }
     }
     root.draw(&PathElement::new(vec![(l, t), (l, bottom)], INK))?;
-    root.draw(&PathElement::new(vec![(l, bottom), (l + plot_w, bottom)], INK))?;
+    root.draw(&PathElement::new(
+        vec![(l, bottom), (l + plot_w, bottom)],
+        INK,
+    ))?;
     if let Some(b) = p.budget {
         let xx = px(b);
         let mut y = t - 6;
         while y < bottom {
             let y1 = (y + 5).min(bottom);
-            root.draw(&PathElement::new(vec![(xx, y), (xx, y1)], INK.stroke_width(2)))?;
+            root.draw(&PathElement::new(
+                vec![(xx, y), (xx, y1)],
+                INK.stroke_width(2),
+            ))?;
             y += 9;
         }
         let label = format!("budget {} {}", num(b), p.unit);
@@ -468,7 +517,7 @@ mod tests {
         let s = sample().svg().unwrap();
         assert!(s.starts_with("<svg"), "{}", &s[..40.min(s.len())]);
         assert!(s.contains("budget 10 mW"));
-        assert!(s.contains(">int8<"), "{s}");
+        assert!(s.contains(">\nint8\n</text>"), "{s}");
     }
 
     #[test]

@@ -86,7 +86,8 @@ impl DrawingBackend for Raster<'_> {
         // from descent to ascent, so the em size below matches the SVG text.
         let em = style.size() as f32 / 1.24;
         let f = &self.font;
-        let px = em * (f.ascent_unscaled() - f.descent_unscaled()) / f.units_per_em().unwrap_or(2048.0);
+        let px =
+            em * (f.ascent_unscaled() - f.descent_unscaled()) / f.units_per_em().unwrap_or(2048.0);
         let font = self.font.as_scaled(PxScale::from(px));
         let (pens, width) = layout(&font, text);
         let anchor = style.anchor();

@@ -130,15 +130,14 @@ pub fn key_figures(page: &mut Page, d: &ReportData) {
             format!("{} {} µJ{vs}", esc(&v.label()), num(e))
         })
         .collect();
-    let _ = write!(
-        h,
-        "<li>Energy per inference: {}.</li>",
-        energies.join("; ")
-    );
+    let _ = write!(h, "<li>Energy per inference: {}.</li>", energies.join("; "));
     movement(h, d, pi);
     residency_claim(h, d, pi);
     h.push_str("</ul>");
-    if d.variants.iter().any(|v| v.reports[pi].split.overhead_pj > 0.0) {
+    if d.variants
+        .iter()
+        .any(|v| v.reports[pi].split.overhead_pj > 0.0)
+    {
         h.push_str(OVERHEAD_NOTE);
     }
     power_table(h, d);
@@ -527,7 +526,11 @@ pub fn residency(page: &mut Page, d: &ReportData) {
                 num(v.reports[pi].energy_per_inference_uj),
                 num(sram),
                 num(dram),
-                if sram > 0.0 { ratio(dram / sram) } else { "-".into() }
+                if sram > 0.0 {
+                    ratio(dram / sram)
+                } else {
+                    "-".into()
+                }
             );
         }
     }
