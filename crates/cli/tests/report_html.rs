@@ -191,3 +191,77 @@ fn report_with_bad_hw_file_names_it_and_writes_nothing() {
     assert!(!out_path.exists());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The longest run of consecutive pixels of `rgb` (±3 per channel) in any row of an RGB(A) image.
+fn longest_run(img: &[u8], width: usize, channels: usize, rgb: [u8; 3]) -> usize {
+    let mut best = 0;
+    for row in img.chunks(width * channels) {
+        let mut run = 0;
+        for px in row.chunks(channels) {
+            if (0..3).all(|c| px[c].abs_diff(rgb[c]) <= 3) {
+                run += 1;
+                best = best.max(run);
+            } else {
+                run = 0;
+            }
+        }
+    }
+    best
+}
+
+/// Renders the page in headless Chromium (tools/screenshot.sh) and checks the inline power chart
+/// shows: a bar is a long run of the "fits" green no text can make. Skips without Chromium (not
+/// installed by tools/setup.sh).
+#[test]
+fn report_renders_in_chromium() {
+    let test = "report_renders_in_chromium";
+    let has_chromium = ["chromium", "chromium-browser"].iter().any(|b| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {b}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !has_chromium {
+        println!("SKIP {test}: needs chromium (Debian: apt-get install chromium)");
+        return;
+    }
+    let Some(dir) = mw_testkit::shared_or_skip(test, "models/mlperf-tiny/kws_dscnn_int8_qdq.onnx")
+    else {
+        return;
+    };
+    let dir = dir.parent().unwrap();
+    let d = temp_dir("chromium");
+    let eval = d.join("float_eval.json");
+    std::fs::write(&eval, EVAL).unwrap();
+    let page = d.join("report.html");
+    let out = milliwatt(&report_args(
+        &dir.join("kws_dscnn_float32.onnx"),
+        &dir.join("kws_dscnn_int8_qdq.onnx"),
+        &eval,
+        &page,
+    ));
+    assert!(out.status.success());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/screenshot.sh");
+    let shot = d.join("shot.png");
+    let out = Command::new("bash")
+        .args([s(&script), s(&page), s(&shot), "1200", "2600"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut img = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut img).unwrap();
+    assert_eq!((info.width, info.height), (1200, 2600));
+    let channels = info.color_type.samples();
+    let run = longest_run(&img, info.width as usize, channels, [0, 140, 70]);
+    assert!(
+        run >= 40,
+        "no power bar in the screenshot (longest green run {run})"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

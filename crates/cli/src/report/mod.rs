@@ -218,7 +218,7 @@ body{font-family:"DejaVu Sans",sans-serif;margin:20px;max-width:1200px;color:#22
 table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}td{white-space:nowrap}
 td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}
-.t td,.t th{text-align:left}th{background:#f0f0f0}.over{color:#c81e1e;font-weight:bold}.fits{color:#008c46;font-weight:bold}
+.t td,.t th{text-align:left}.c td:nth-child(n+2),.c th:nth-child(n+2){text-align:right}th{background:#f0f0f0}.over{color:#c81e1e;font-weight:bold}.fits{color:#008c46;font-weight:bold}
 h2{border-bottom:1px solid #ddd;margin-top:28px}h3{margin-bottom:2px}.note{color:#555;font-size:13px}
 figure{margin:6px 0 18px}figcaption{font-size:12px;color:#555}svg{display:block;max-width:100%;height:auto}
 </style></head><body>

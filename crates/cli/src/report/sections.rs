@@ -576,7 +576,7 @@ pub fn per_class(page: &mut Page, d: &ReportData) {
         h.push_str("<p>No eval reports given.</p>");
         return;
     }
-    h.push_str("<table><tr><th>class</th>");
+    h.push_str("<table class=\"c\"><tr><th>class</th>");
     for v in &with {
         let _ = write!(h, "<th>{}</th>", esc(&v.label()));
     }
