@@ -101,7 +101,7 @@ enum Command {
         rate: Option<String>,
         #[arg(long)]
         budget: Option<String>,
-        /// Output HTML file (written atomically).
+        /// Output HTML file (written atomically); PNGs of its plots go to `<stem>_files/` beside it.
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
@@ -279,8 +279,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             output,
         } => {
             let options = milliwatt::energy::options(rate.as_deref(), budget.as_deref())?;
-            milliwatt::report::report_files(&models, &hws, &evals, &options, &output, &limits)?;
-            emit(&format!("wrote {}", output.display()));
+            let written =
+                milliwatt::report::report_files(&models, &hws, &evals, &options, &output, &limits)?;
+            let mut lines = format!("wrote {}", written.html.display());
+            for png in &written.pngs {
+                lines.push_str(&format!("\nwrote {}", png.display()));
+            }
+            emit(&lines);
         }
     }
     Ok(ExitCode::SUCCESS)
