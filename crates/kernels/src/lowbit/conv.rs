@@ -120,15 +120,23 @@ impl LowBitConvPlan {
         let n = oh * ow;
         let plane = p.in_hw[0] * p.in_hw[1];
         let mut acts = Acts::zeros(A::A8, d.k, n)?;
-        let mut row = vec![0i16; n];
+        let rows_per_group = acts.group();
+        let mut rows = vec![0i16; rows_per_group * n];
         let zx = x.zero_point + A::OFFSET;
         for b in 0..p.batch {
             for g in 0..p.groups {
                 let c0 = b * p.in_channels + g * d.cg;
                 let xg = &x.data[c0 * plane..(c0 + d.cg) * plane];
-                for kk in 0..d.k {
-                    im2col_row(p, &d, xg, zx, kk, &mut row);
-                    acts.write_row(kk, &row);
+                for j in 0..acts.groups() {
+                    for (t, row) in rows.chunks_exact_mut(n).enumerate() {
+                        let kk = j * rows_per_group + t;
+                        if kk < d.k {
+                            im2col_row(p, &d, xg, zx, kk, row);
+                        } else {
+                            row.fill(0);
+                        }
+                    }
+                    acts.write_group(j, &rows);
                 }
                 let oc0 = g * d.ocg;
                 let o0 = (b * p.out_channels + oc0) * n;

@@ -80,14 +80,20 @@ pub(crate) fn gemm_with<A: ActElem, U: OutElem>(
     validate(w, n, x, x_zero_point, bias, stage, out)?;
     let k = w.cols();
     let mut acts = Acts::zeros(A::A8, k, n)?;
-    let mut row = vec![0i16; n];
-    if n > 0 {
-        for (kk, src) in x.chunks_exact(n).enumerate() {
-            for (d, &v) in row.iter_mut().zip(src) {
-                *d = v.stored();
+    let g = acts.group();
+    let mut rows = vec![0i16; g * n];
+    for j in 0..acts.groups() {
+        for (t, dst) in rows.chunks_exact_mut(n.max(1)).enumerate().take(g) {
+            match x.get((j * g + t) * n..(j * g + t + 1) * n) {
+                Some(src) if j * g + t < k => {
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = v.stored();
+                    }
+                }
+                _ => dst.fill(0),
             }
-            acts.write_row(kk, &row);
         }
+        acts.write_group(j, &rows);
     }
     run(
         isa,

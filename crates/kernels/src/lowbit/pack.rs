@@ -70,18 +70,6 @@ impl LowBitFormat {
             _ => (v as u8) & ((1u8 << self.bits()) - 1),
         }
     }
-
-    /// The value of a `bits`-bit code.
-    #[inline(always)]
-    fn decode(self, code: u8) -> i8 {
-        match self {
-            LowBitFormat::Binary => 2 * (code as i8) - 1,
-            _ => {
-                let shift = 8 - self.bits() as u32;
-                ((code << shift) as i8) >> shift
-            }
-        }
-    }
 }
 
 impl std::fmt::Display for LowBitFormat {
@@ -138,13 +126,35 @@ fn pack_row(
     Ok(())
 }
 
-/// Decodes `out.len()` values from a packed row.
+/// Decodes `out.len()` values from a packed row (`src` holds at least that many codes).
+///
+/// One loop per format, each element a shift pair on its byte (sign extension by arithmetic
+/// shift), so the loops vectorize.
 #[inline]
 pub(crate) fn unpack_row(format: LowBitFormat, src: &[u8], out: &mut [i8]) {
-    let bits = format.bits();
-    let mask = (1u8 << bits) - 1;
-    for (c, o) in out.iter_mut().enumerate() {
-        *o = format.decode((src[c * bits / 8] >> ((c * bits) % 8)) & mask);
+    match format {
+        LowBitFormat::Int4 => {
+            for (o, &b) in out.chunks_mut(2).zip(src) {
+                o[0] = ((b << 4) as i8) >> 4;
+                if let Some(hi) = o.get_mut(1) {
+                    *hi = (b as i8) >> 4;
+                }
+            }
+        }
+        LowBitFormat::Int2 | LowBitFormat::Ternary => {
+            for (o, &b) in out.chunks_mut(4).zip(src) {
+                for (t, v) in o.iter_mut().enumerate() {
+                    *v = ((b << (6 - 2 * t)) as i8) >> 6;
+                }
+            }
+        }
+        LowBitFormat::Binary => {
+            for (o, &b) in out.chunks_mut(8).zip(src) {
+                for (t, v) in o.iter_mut().enumerate() {
+                    *v = (((b >> t) & 1) as i8) * 2 - 1;
+                }
+            }
+        }
     }
 }
 

@@ -19,10 +19,10 @@ pub(crate) type Tile8 = [[i32; NR8]; MR];
 /// A tile of A16 accumulators.
 pub(crate) type Tile16 = [[i32; NR16]; MR];
 
-/// Runs the A8 microkernel on `kq·MR` weight words and a `kq·32`-byte activation panel.
+/// Runs the A8 microkernel on `kq·MR` weight words and a `kq·NR8`-word activation panel.
 #[inline]
-pub(crate) fn run8(isa: Isa, kq: usize, a: &[i32], b: &[u8]) -> Tile8 {
-    assert!(a.len() >= kq * MR && b.len() >= kq * 4 * NR8);
+pub(crate) fn run8(isa: Isa, kq: usize, a: &[i32], b: &[u32]) -> Tile8 {
+    assert!(a.len() >= kq * MR && b.len() >= kq * NR8);
     match isa {
         Isa::Scalar => scalar8(kq, a, b),
         // SAFETY: `Avx2` is only produced after the runtime check; lengths asserted above.
@@ -43,13 +43,14 @@ pub(crate) fn run16(isa: Isa, kp2: usize, a: &[i32], b: &[i16]) -> Tile16 {
     }
 }
 
-fn scalar8(kq: usize, a: &[i32], b: &[u8]) -> Tile8 {
+fn scalar8(kq: usize, a: &[i32], b: &[u32]) -> Tile8 {
     let mut acc = [[0i32; NR8]; MR];
     for j in 0..kq {
-        let bq = &b[j * 4 * NR8..(j + 1) * 4 * NR8];
+        let bq = &b[j * NR8..(j + 1) * NR8];
         for (r, &word) in a[j * MR..(j + 1) * MR].iter().enumerate() {
             let wq = word.to_le_bytes().map(|v| i32::from(v as i8));
-            for (c, x) in bq.chunks_exact(4).enumerate() {
+            for (c, xw) in bq.iter().enumerate() {
+                let x = xw.to_le_bytes();
                 let s: i32 = (0..4).map(|t| wq[t] * i32::from(x[t])).sum();
                 acc[r][c] = acc[r][c].wrapping_add(s);
             }
@@ -75,7 +76,7 @@ fn scalar16(kp2: usize, a: &[i32], b: &[i16]) -> Tile16 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn avx2_8(kq: usize, a: &[i32], b: &[u8]) -> Tile8 {
+unsafe fn avx2_8(kq: usize, a: &[i32], b: &[u32]) -> Tile8 {
     use std::arch::x86_64::*;
     const _: () = assert!(MR == 4 && NR8 == 8);
     let (ap, bp) = (a.as_ptr(), b.as_ptr() as *const __m256i);

@@ -1,7 +1,7 @@
 //! Operand layouts of the low-bit microkernels.
 //!
-//! * A8 activations (`u8`, stored values): column panels of [`NR8`]; element `(k, c)` at
-//!   `((c / NR8) · kq + k / 4) · 32 + (c % NR8) · 4 + k % 4`, `kq = ceil(K / 4)` — one 32-byte vector
+//! * A8 activations (`u8`, stored values): column panels of [`NR8`]; element `(k, c)` is byte
+//!   `k % 4` of word `((c / NR8) · kq + k / 4) · NR8 + c % NR8`, `kq = ceil(K / 4)` — one 32-byte vector
 //!   holds 4 consecutive K values of 8 columns, the operand shape of `vpmaddubsw`.
 //! * A16 activations (`i16`): column panels of [`NR16`]; element `(k, c)` at
 //!   `((c / NR16) · kp2 + k / 2) · 32 + (c % NR16) · 2 + k % 2` — the int8 kernel's layout.
@@ -18,11 +18,8 @@ use crate::lowbit::{LowBitError, PackedWeights};
 /// Packed activations of a `[K × N]` matrix, in stored values.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Acts {
-    A8 {
-        n: usize,
-        kq: usize,
-        data: Vec<u8>,
-    },
+    /// One `u32` per (quad, column): four `u8`, the lowest K first.
+    A8 { n: usize, kq: usize, data: Vec<u32> },
     A16 {
         n: usize,
         kp2: usize,
@@ -35,7 +32,7 @@ impl Acts {
     pub(crate) fn zeros(a8: bool, k: usize, n: usize) -> Result<Self, LowBitError> {
         Ok(if a8 {
             let kq = k.div_ceil(4);
-            let len = checked_product("packed activations", &[n.div_ceil(NR8), kq, 4 * NR8])?;
+            let len = checked_product("packed activations", &[n.div_ceil(NR8), kq, NR8])?;
             Acts::A8 {
                 n,
                 kq,
@@ -62,24 +59,71 @@ impl Acts {
         matches!(self, Acts::A8 { .. })
     }
 
-    /// Sets row `k` to `row` (`n` stored values; in `0..=255` for A8).
-    pub(crate) fn write_row(&mut self, k: usize, row: &[i16]) {
+    /// Rows per group: 4 (A8 quads) or 2 (A16 pairs).
+    pub(crate) fn group(&self) -> usize {
+        if self.is_a8() {
+            4
+        } else {
+            2
+        }
+    }
+
+    /// Number of groups along K.
+    pub(crate) fn groups(&self) -> usize {
         match self {
-            Acts::A8 { kq, data, .. } => {
-                let panel_len = *kq * 4 * NR8;
-                let base = k / 4 * 4 * NR8 + k % 4;
-                for (panel, src) in data.chunks_exact_mut(panel_len).zip(row.chunks(NR8)) {
-                    for (c, &v) in src.iter().enumerate() {
-                        panel[base + 4 * c] = v as u8;
+            Acts::A8 { kq, .. } => *kq,
+            Acts::A16 { kp2, .. } => *kp2,
+        }
+    }
+
+    /// Sets the rows of group `j` (K rows `j·g .. j·g + g`, `g` = [`Self::group`]) from `rows`,
+    /// `g` rows of `n` stored values one after another (in `0..=255` for A8).
+    pub(crate) fn write_group(&mut self, j: usize, rows: &[i16]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected.
+            return unsafe { self.write_group_avx2(j, rows) };
+        }
+        self.write_group_body(j, rows)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn write_group_avx2(&mut self, j: usize, rows: &[i16]) {
+        self.write_group_body(j, rows)
+    }
+
+    #[inline(always)]
+    fn write_group_body(&mut self, j: usize, rows: &[i16]) {
+        match self {
+            Acts::A8 { n, kq, data } => {
+                let n = *n;
+                let (r0, rest) = rows.split_at(n);
+                let (r1, rest) = rest.split_at(n);
+                let (r2, r3) = rest.split_at(n);
+                for (p, panel) in data.chunks_exact_mut(*kq * NR8).enumerate() {
+                    let c0 = p * NR8;
+                    let cols = NR8.min(n - c0);
+                    let dst = &mut panel[j * NR8..j * NR8 + cols];
+                    for (c, d) in dst.iter_mut().enumerate() {
+                        let i = c0 + c;
+                        *d = u32::from(r0[i] as u8)
+                            | u32::from(r1[i] as u8) << 8
+                            | u32::from(r2[i] as u8) << 16
+                            | u32::from(r3[i] as u8) << 24;
                     }
                 }
             }
-            Acts::A16 { kp2, data, .. } => {
-                let panel_len = *kp2 * 2 * NR16;
-                let base = k / 2 * 2 * NR16 + k % 2;
-                for (panel, src) in data.chunks_exact_mut(panel_len).zip(row.chunks(NR16)) {
-                    for (c, &v) in src.iter().enumerate() {
-                        panel[base + 2 * c] = v;
+            Acts::A16 { n, kp2, data } => {
+                let n = *n;
+                let (r0, r1) = rows.split_at(n);
+                for (p, panel) in data.chunks_exact_mut(*kp2 * 2 * NR16).enumerate() {
+                    let c0 = p * NR16;
+                    let cols = NR16.min(n - c0);
+                    let dst = &mut panel[j * 2 * NR16..j * 2 * NR16 + 2 * cols];
+                    for (c, d) in dst.chunks_exact_mut(2).enumerate() {
+                        d[0] = r0[c0 + c];
+                        d[1] = r1[c0 + c];
                     }
                 }
             }
@@ -96,7 +140,7 @@ impl Acts {
         match self {
             Acts::A8 { n, kq, data } => {
                 let n = *n;
-                let panel_len = *kq * 4 * NR8;
+                let panel_len = *kq * NR8;
                 for (cp, b) in data.chunks_exact(panel_len).enumerate() {
                     let tile = kernel::run8(isa, *kq, &panel.words, b);
                     let (c0, cols) = (cp * NR8, NR8.min(n - cp * NR8));
