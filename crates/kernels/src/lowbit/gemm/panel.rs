@@ -105,12 +105,17 @@ impl Acts {
                     let c0 = p * NR8;
                     let cols = NR8.min(n - c0);
                     let dst = &mut panel[j * NR8..j * NR8 + cols];
-                    for (c, d) in dst.iter_mut().enumerate() {
-                        let i = c0 + c;
-                        *d = u32::from(r0[i] as u8)
-                            | u32::from(r1[i] as u8) << 8
-                            | u32::from(r2[i] as u8) << 16
-                            | u32::from(r3[i] as u8) << 24;
+                    let cs = c0..c0 + cols;
+                    let zipped = r0[cs.clone()]
+                        .iter()
+                        .zip(&r1[cs.clone()])
+                        .zip(&r2[cs.clone()])
+                        .zip(&r3[cs]);
+                    for (d, (((&a, &b), &c), &e)) in dst.iter_mut().zip(zipped) {
+                        *d = u32::from(a as u8)
+                            | u32::from(b as u8) << 8
+                            | u32::from(c as u8) << 16
+                            | u32::from(e as u8) << 24;
                     }
                 }
             }
