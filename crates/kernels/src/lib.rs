@@ -4,5 +4,6 @@
 
 pub mod elementwise;
 pub mod int8;
+pub mod lowbit;
 pub mod nn;
 pub mod shape;
