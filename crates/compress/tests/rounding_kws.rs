@@ -7,9 +7,7 @@
 //! the float graph ("fake quant", W4A-float). Statistics come from the calibration split only.
 //! Skips, printing why, without ../shared.
 use mw_compress::rounding::{
-    bias_correction, collect_hessians, dequantize, equalize, find_layers, gptq_layer,
-    nearest_quantize, output_error, replace_inputs, GptqConfig, Grid, Hessian, Layer, Matrix,
-    OutputError, Quantizer,
+    equalize, fake_quantize, GptqConfig, Grid, LayerOutcome, Rounding, WeightQuantConfig,
 };
 use mw_data::speech_commands::{feature_values, features_tensor};
 use mw_data::{MfccFrontEnd, SpeechCommands, Split};
@@ -75,67 +73,28 @@ fn top1(g: &Graph, xs: &[Tensor], labels: &[usize]) -> f64 {
     right as f64 / labels.len() as f64
 }
 
-/// A graph with its layers and their calibration statistics.
-struct Stats {
-    graph: Graph,
-    layers: Vec<Layer>,
-    hessians: Vec<Vec<Hessian>>,
-}
-
-fn stats(graph: Graph, calib: &[Tensor]) -> Stats {
-    let (layers, skipped) = find_layers(&graph);
-    assert!(skipped.is_empty(), "{skipped:?}");
-    let plan = Plan::new(graph.clone(), Limits::default()).unwrap();
-    let hessians = collect_hessians(&plan, &layers, calib.iter().cloned()).unwrap();
-    Stats {
-        graph,
-        layers,
-        hessians,
-    }
-}
-
-/// Every layer's weights at 4 bits by `gptq` or nearest rounding, optionally bias-corrected: the
-/// fake-quantized graph and each layer's output error.
-fn quantize(s: &Stats, gptq: bool, correct: bool) -> (Graph, Vec<OutputError>) {
-    let mut changes = Vec::new();
-    let mut errors = Vec::new();
-    for (l, h) in s.layers.iter().zip(&s.hessians) {
-        let w = l.matrix(&s.graph).unwrap();
-        let m = Matrix::new(&w, l.rows, l.cols).unwrap();
-        let q = Quantizer::absmax(m, Grid::symmetric(BITS).unwrap(), None).unwrap();
-        let qi = if gptq {
-            gptq_layer(m, h, &q, &GptqConfig::default()).unwrap()
-        } else {
-            nearest_quantize(m, &q).unwrap()
-        };
-        let wq = dequantize(&qi, l.rows, l.cols, &q).unwrap();
-        let b = l.bias_values(&s.graph).unwrap();
-        let mut bq = b.clone();
-        if correct {
-            let c = bias_correction(m, &wq, h).unwrap();
-            bq.iter_mut().zip(&c).for_each(|(b, c)| *b += c);
-            changes.push(l.set_bias(&bq).unwrap());
-        }
-        errors.push(output_error(m, &wq, &b, &bq, h).unwrap());
-        changes.push(l.set_weight(&s.graph, &wq).unwrap());
-    }
-    (replace_inputs(&s.graph, changes, "w4").unwrap(), errors)
-}
-
-/// Mean per-layer SQNR (dB) weighted by each layer's MACs per example.
-fn weighted_sqnr(s: &Stats, e: &[OutputError], examples: usize) -> f64 {
-    let macs: Vec<f64> = s
-        .layers
+/// Mean per-layer output SQNR (dB) weighted by each layer's MACs.
+fn weighted_sqnr(outcomes: &[LayerOutcome]) -> f64 {
+    let total: f64 = outcomes.iter().map(|o| o.macs as f64).sum();
+    outcomes
         .iter()
-        .zip(&s.hessians)
-        .map(|(l, h)| (l.rows * l.cols) as f64 * h[0].n as f64 / examples as f64)
-        .collect();
-    let total: f64 = macs.iter().sum();
-    e.iter()
-        .zip(&macs)
-        .map(|(e, m)| e.sqnr_db() * m)
+        .map(|o| o.error.sqnr_db() * o.macs as f64)
         .sum::<f64>()
         / total
+}
+
+fn config(gptq: bool, bias_correction: bool, sequential: bool) -> WeightQuantConfig {
+    WeightQuantConfig {
+        grid: Grid::symmetric(BITS).unwrap(),
+        group: None,
+        rounding: if gptq {
+            Rounding::Gptq(GptqConfig::default())
+        } else {
+            Rounding::Nearest
+        },
+        bias_correction,
+        sequential,
+    }
 }
 
 #[test]
@@ -180,57 +139,77 @@ fn w4_rounding_methods_on_kws() {
         return;
     };
     let (calib, _) = features(&data, Split::Calibration, 64);
-    let n_calib = calib.iter().map(|t| t.shape()[0]).sum::<usize>();
-    assert_eq!(n_calib, 440);
+    assert_eq!(calib.iter().map(|t| t.shape()[0]).sum::<usize>(), 440);
     let (eval, labels) = features(&data, Split::Eval, 512);
     assert_eq!(labels.len(), 4450);
     let float_top1 = top1(&g, &eval, &labels);
-    let plain = stats(g.clone(), &calib);
-    let cle = stats(equalize(&g).unwrap().0, &calib);
-
-    let variants: [(&str, &Stats, bool, bool); 8] = [
-        ("nearest", &plain, false, false),
-        ("nearest+CLE", &cle, false, false),
-        ("nearest+BC", &plain, false, true),
-        ("nearest+CLE+BC", &cle, false, true),
-        ("GPTQ", &plain, true, false),
-        ("GPTQ+BC", &plain, true, true),
-        ("GPTQ+CLE", &cle, true, false),
-        ("GPTQ+CLE+BC", &cle, true, true),
+    let cle = equalize(&g).unwrap().0;
+    // (name, CLE, GPTQ, BC, sequential statistics)
+    let variants = [
+        ("nearest", false, false, false, false),
+        ("nearest+CLE", true, false, false, false),
+        ("nearest+BC", false, false, true, false),
+        ("nearest+CLE+BC", true, false, true, false),
+        ("GPTQ", false, true, false, false),
+        ("GPTQ+BC", false, true, true, false),
+        ("GPTQ+CLE", true, true, false, false),
+        ("GPTQ+CLE+BC", true, true, true, false),
+        ("nearest+BC seq", false, false, true, true),
+        ("GPTQ seq", false, true, false, true),
+        ("GPTQ+BC seq", false, true, true, true),
+        ("GPTQ+CLE seq", true, true, false, true),
+        ("GPTQ+CLE+BC seq", true, true, true, true),
     ];
-    let mut per_layer = Vec::new();
-    println!("W{BITS} weights per channel, float activations; float top-1 {float_top1:.4}");
-    println!("{:<16} {:>14} {:>12}", "method", "wSQNR (dB)", "eval top-1");
-    let mut summary = Vec::new();
-    for (name, s, gptq, bc) in variants {
-        let (q, errors) = quantize(s, gptq, bc);
-        let w = weighted_sqnr(s, &errors, n_calib);
+    println!(
+        "W{BITS} weights per output channel (±7), float activations; float top-1 {float_top1:.4}"
+    );
+    println!("(seq: statistics of each layer from the graph whose earlier layers are quantized)");
+    println!("{:<18} {:>11} {:>11}", "method", "wSQNR (dB)", "eval top-1");
+    let mut results = Vec::new();
+    for (name, eq, gptq, bc, seq) in variants {
+        let base = if eq { &cle } else { &g };
+        let (q, outcomes) = fake_quantize(base, &calib, &config(gptq, bc, seq)).unwrap();
+        assert_eq!(outcomes.len(), 10);
+        let w = weighted_sqnr(&outcomes);
         let t = top1(&q, &eval, &labels);
-        println!("{name:<16} {w:>14.2} {t:>12.4}");
-        summary.push((name, w, t));
-        per_layer.push((name, errors));
+        println!("{name:<18} {w:>11.2} {t:>11.4}");
+        results.push((name, w, t, outcomes));
     }
-    println!("\nper-layer output SQNR (dB) on the calibration split");
-    print!("{:<58}", "layer");
-    for (name, _) in &per_layer {
-        print!(" {name:>14}");
+    let shown = [
+        "nearest",
+        "nearest+CLE",
+        "nearest+BC",
+        "GPTQ",
+        "GPTQ+CLE+BC",
+    ];
+    println!(
+        "\nper-layer output SQNR (dB) versus the float layer, calibration split, float inputs"
+    );
+    print!("{:<54}", "layer");
+    for n in shown {
+        print!(" {n:>12}");
     }
     println!();
-    for (i, l) in plain.layers.iter().enumerate() {
-        print!("{:<58}", l.name);
-        for (_, e) in &per_layer {
-            print!(" {:>14.2}", e[i].sqnr_db());
+    for i in 0..10 {
+        print!("{:<54}", results[0].3[i].layer);
+        for n in shown {
+            let r = results.iter().find(|r| r.0 == n).unwrap();
+            print!(" {:>12.2}", r.3[i].error.sqnr_db());
         }
         println!();
     }
-    let get = |n: &str| summary.iter().find(|s| s.0 == n).unwrap();
+    let get = |n: &str| results.iter().find(|r| r.0 == n).unwrap();
+    let (near, gptq) = (get("nearest"), get("GPTQ"));
     assert!(
-        get("GPTQ").1 >= get("nearest").1,
-        "GPTQ {:?} loses to nearest {:?} on weighted SQNR",
-        get("GPTQ"),
-        get("nearest")
+        gptq.1 >= near.1,
+        "GPTQ {:.2} dB loses to nearest {:.2} dB on weighted SQNR",
+        gptq.1,
+        near.1
     );
-    for (name, errors) in &per_layer {
-        assert!(errors.iter().all(|e| e.sqnr_db().is_finite()), "{name}");
+    for (name, _, _, outcomes) in &results {
+        assert!(
+            outcomes.iter().all(|o| o.error.sqnr_db().is_finite()),
+            "{name}"
+        );
     }
 }

@@ -94,7 +94,7 @@ fn check(w: Matrix, w_hat: &[f32], hessians: &[Hessian]) -> Result<usize, Roundi
             w.data.len()
         )));
     }
-    if hessians.is_empty() || w.rows % hessians.len() != 0 {
+    if hessians.is_empty() || !w.rows.is_multiple_of(hessians.len()) {
         return Err(RoundingError::Shape(format!(
             "{} groups for {} rows",
             hessians.len(),

@@ -131,12 +131,10 @@ impl Hessian {
     pub fn quad(&self, a: &[f64], b: &[f64]) -> f64 {
         let k = self.k;
         let mut s = 0.0;
-        for i in 0..k {
-            if a[i] == 0.0 {
-                continue;
+        for (ai, row) in a.iter().zip(self.xtx.chunks_exact(k)) {
+            if *ai != 0.0 {
+                s += ai * row.iter().zip(b).map(|(h, y)| h * y).sum::<f64>();
             }
-            let row = &self.xtx[i * k..(i + 1) * k];
-            s += a[i] * row.iter().zip(b).map(|(h, y)| h * y).sum::<f64>();
         }
         s
     }

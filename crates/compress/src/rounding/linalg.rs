@@ -11,7 +11,7 @@ pub fn cholesky(a: &[f64], k: usize) -> Result<Vec<f64>, RoundingError> {
             let dot: f64 = (0..j).map(|p| l[i * k + p] * l[j * k + p]).sum();
             let v = a[i * k + j] - dot;
             if i == j {
-                if !(v > 0.0) || !v.is_finite() {
+                if v.is_nan() || v <= 0.0 || !v.is_finite() {
                     return Err(RoundingError::NotPositiveDefinite { pivot: i });
                 }
                 l[i * k + i] = v.sqrt();

@@ -25,10 +25,14 @@
 //! - [`bias_correction`]`(Matrix, w_hat, &[Hessian]) -> Vec<f32>` (add to the bias) and
 //!   [`output_error`]`(Matrix, w_hat, bias, bias_hat, &[Hessian]) -> OutputError` (signal, error,
 //!   SQNR of the layer output over the calibration inputs, from the statistics alone).
+//! - [`fake_quantize`]`(&Graph, calib, &WeightQuantConfig) -> (Graph, Vec<LayerOutcome>)`: every
+//!   layer's weights replaced by their dequantized values (nearest or GPTQ, optional bias
+//!   correction, statistics from the float graph or sequentially from the partly quantized one).
 mod bias;
 mod collect;
 mod equalize;
 mod error;
+mod fake_quant;
 pub mod gptq;
 pub mod grid;
 pub mod hessian;
@@ -40,6 +44,7 @@ pub use bias::{bias_correction, output_error, OutputError};
 pub use collect::{collect_hessians, HessianCollector};
 pub use equalize::{equalize, EqualizeReport, EqualizedPair};
 pub use error::RoundingError;
+pub use fake_quant::{fake_quantize, LayerOutcome, Rounding, WeightQuantConfig};
 pub use gptq::{gptq_quantize, GptqConfig};
 pub use grid::{dequantize, nearest_quantize, Grid, Matrix, Quantizer};
 pub use hessian::{Hessian, HessianAccumulator, MAX_K};
@@ -55,7 +60,7 @@ pub fn gptq_layer(
     cfg: &GptqConfig,
 ) -> Result<Vec<i8>, RoundingError> {
     quant.check(w.rows, w.cols)?;
-    if hessians.is_empty() || w.rows % hessians.len() != 0 {
+    if hessians.is_empty() || !w.rows.is_multiple_of(hessians.len()) {
         return Err(RoundingError::Shape(format!(
             "{} Hessians for {} rows",
             hessians.len(),
