@@ -1,13 +1,14 @@
 //! Error-compensating rounding on the real MLPerf Tiny KWS model at 4-bit weights (per output
 //! channel, symmetric ±7), weights only (activations stay float), each method separately:
-//! nearest rounding, cross-layer equalization (CLE), bias correction (BC) and GPTQ.
+//! nearest rounding, cross-layer equalization (CLE), bias correction (BC), GPTQ and AdaRound.
 //!
 //! Per layer: output SQNR versus the float layer over the calibration split's inputs (from the
 //! Hessian statistics). Per method: top-1 on the eval split with the dequantized 4-bit weights in
 //! the float graph ("fake quant", W4A-float). Statistics come from the calibration split only.
 //! Skips, printing why, without ../shared.
 use mw_compress::rounding::{
-    equalize, fake_quantize, GptqConfig, Grid, LayerOutcome, Rounding, WeightQuantConfig,
+    equalize, fake_quantize, AdaRoundConfig, GptqConfig, Grid, LayerOutcome, Rounding,
+    WeightQuantConfig,
 };
 use mw_data::speech_commands::{feature_values, features_tensor};
 use mw_data::{MfccFrontEnd, SpeechCommands, Split};
@@ -83,14 +84,14 @@ fn weighted_sqnr(outcomes: &[LayerOutcome]) -> f64 {
         / total
 }
 
-fn config(gptq: bool, bias_correction: bool, sequential: bool) -> WeightQuantConfig {
+fn config(rounding: &str, bias_correction: bool, sequential: bool) -> WeightQuantConfig {
     WeightQuantConfig {
         grid: Grid::symmetric(BITS).unwrap(),
         group: None,
-        rounding: if gptq {
-            Rounding::Gptq(GptqConfig::default())
-        } else {
-            Rounding::Nearest
+        rounding: match rounding {
+            "gptq" => Rounding::Gptq(GptqConfig::default()),
+            "adaround" => Rounding::AdaRound(AdaRoundConfig::default()),
+            _ => Rounding::Nearest,
         },
         bias_correction,
         sequential,
@@ -144,21 +145,23 @@ fn w4_rounding_methods_on_kws() {
     assert_eq!(labels.len(), 4450);
     let float_top1 = top1(&g, &eval, &labels);
     let cle = equalize(&g).unwrap().0;
-    // (name, CLE, GPTQ, BC, sequential statistics)
+    // (name, CLE, rounding, BC, sequential statistics)
     let variants = [
-        ("nearest", false, false, false, false),
-        ("nearest+CLE", true, false, false, false),
-        ("nearest+BC", false, false, true, false),
-        ("nearest+CLE+BC", true, false, true, false),
-        ("GPTQ", false, true, false, false),
-        ("GPTQ+BC", false, true, true, false),
-        ("GPTQ+CLE", true, true, false, false),
-        ("GPTQ+CLE+BC", true, true, true, false),
-        ("nearest+BC seq", false, false, true, true),
-        ("GPTQ seq", false, true, false, true),
-        ("GPTQ+BC seq", false, true, true, true),
-        ("GPTQ+CLE seq", true, true, false, true),
-        ("GPTQ+CLE+BC seq", true, true, true, true),
+        ("nearest", false, "nearest", false, false),
+        ("nearest+CLE", true, "nearest", false, false),
+        ("nearest+BC", false, "nearest", true, false),
+        ("nearest+CLE+BC", true, "nearest", true, false),
+        ("GPTQ", false, "gptq", false, false),
+        ("GPTQ+BC", false, "gptq", true, false),
+        ("GPTQ+CLE", true, "gptq", false, false),
+        ("GPTQ+CLE+BC", true, "gptq", true, false),
+        ("AdaRound", false, "adaround", false, false),
+        ("AdaRound+CLE", true, "adaround", false, false),
+        ("nearest+BC seq", false, "nearest", true, true),
+        ("GPTQ seq", false, "gptq", false, true),
+        ("GPTQ+BC seq", false, "gptq", true, true),
+        ("GPTQ+CLE seq", true, "gptq", false, true),
+        ("GPTQ+CLE+BC seq", true, "gptq", true, true),
     ];
     println!(
         "W{BITS} weights per output channel (±7), float activations; float top-1 {float_top1:.4}"
@@ -166,9 +169,9 @@ fn w4_rounding_methods_on_kws() {
     println!("(seq: statistics of each layer from the graph whose earlier layers are quantized)");
     println!("{:<18} {:>11} {:>11}", "method", "wSQNR (dB)", "eval top-1");
     let mut results = Vec::new();
-    for (name, eq, gptq, bc, seq) in variants {
+    for (name, eq, rounding, bc, seq) in variants {
         let base = if eq { &cle } else { &g };
-        let (q, outcomes) = fake_quantize(base, &calib, &config(gptq, bc, seq)).unwrap();
+        let (q, outcomes) = fake_quantize(base, &calib, &config(rounding, bc, seq)).unwrap();
         assert_eq!(outcomes.len(), 10);
         let w = weighted_sqnr(&outcomes);
         let t = top1(&q, &eval, &labels);

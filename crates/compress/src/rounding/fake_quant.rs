@@ -1,6 +1,6 @@
 //! Weight-only quantization of a float graph in place of its weights ("fake quant"): every
-//! weighted layer's weights are replaced by their dequantized grid values, optionally rounded by
-//! GPTQ and bias-corrected; activations stay float. The result is a float graph any engine runs,
+//! weighted layer's weights are replaced by their dequantized grid values, rounded to nearest, by
+//! GPTQ or by AdaRound, optionally bias-corrected; activations stay float. The result is a float graph any engine runs,
 //! which isolates the effect of weight rounding from activation quantization.
 //!
 //! `sequential: false` takes every layer's statistics from the float graph. `sequential: true`
@@ -9,6 +9,7 @@
 //! correction do): GPTQ then minimizes `‖(W − Ŵ)·X̂ᵀ‖²` on the inputs the quantized model
 //! really sees, and bias correction sets `b̂ = b + W·E[x] − Ŵ·E[x̂]`, which also absorbs the
 //! mean shift that earlier layers' rounding causes.
+use super::adaround::AdaRoundConfig;
 use super::bias::{output_error, OutputError};
 use super::collect::collect_hessians;
 use super::gptq::GptqConfig;
@@ -16,7 +17,7 @@ use super::grid::{dequantize, nearest_quantize, Grid, Matrix, Quantizer};
 use super::hessian::Hessian;
 use super::layers::{find_layers, Layer};
 use super::params::replace_inputs;
-use super::{gptq_layer, RoundingError};
+use super::{adaround_layer, gptq_layer, RoundingError};
 use mw_exec::Plan;
 use mw_ir::{Graph, Limits};
 use mw_tensor::Tensor;
@@ -25,6 +26,7 @@ use mw_tensor::Tensor;
 pub enum Rounding {
     Nearest,
     Gptq(GptqConfig),
+    AdaRound(AdaRoundConfig),
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -115,6 +117,7 @@ fn quantize_layer(
     let qi = match &cfg.rounding {
         Rounding::Nearest => nearest_quantize(m, &q)?,
         Rounding::Gptq(g) => gptq_layer(m, seen, &q, g)?,
+        Rounding::AdaRound(a) => adaround_layer(m, seen, &q, a)?,
     };
     let wq = dequantize(&qi, l.rows, l.cols, &q)?;
     let b = l.bias_values(graph)?;

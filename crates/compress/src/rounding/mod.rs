@@ -1,5 +1,5 @@
 //! Error-compensating rounding of weights, as a library the quantize pass calls: GPTQ (second
-//! order, uses calibration inputs), cross-layer equalization (a graph pass, data-free) and
+//! order, uses calibration inputs), AdaRound (learned rounding on the same statistics), cross-layer equalization (a graph pass, data-free) and
 //! empirical bias correction, plus the pieces they share.
 //!
 //! A layer's weight is handled as a row-major `[rows, cols]` matrix: one row per output channel,
@@ -19,6 +19,8 @@
 //! - Rounding: [`nearest_quantize`]`(Matrix, &Quantizer) -> Vec<i8>`,
 //!   [`gptq_quantize`]`(Matrix, &Hessian, &Quantizer, &GptqConfig) -> Vec<i8>` (one group's
 //!   Hessian; [`gptq_layer`] splits a grouped layer's rows over its Hessians),
+//!   [`adaround_quantize`]`(Matrix, &Hessian, &Quantizer, &AdaRoundConfig) -> Vec<i8>` (learned
+//!   up/down rounding, integer grids; [`adaround_layer`] for grouped layers),
 //!   [`dequantize`]`(&[i8], rows, cols, &Quantizer) -> Vec<f32>`,
 //!   [`Quantizer::absmax`]`(Matrix, Grid, group) ` for max-|w| (binary: mean-|w|) scales.
 //! - [`equalize`]`(&Graph) -> (Graph, EqualizeReport)`: cross-layer equalization.
@@ -28,6 +30,7 @@
 //! - [`fake_quantize`]`(&Graph, calib, &WeightQuantConfig) -> (Graph, Vec<LayerOutcome>)`: every
 //!   layer's weights replaced by their dequantized values (nearest or GPTQ, optional bias
 //!   correction, statistics from the float graph or sequentially from the partly quantized one).
+pub mod adaround;
 mod bias;
 mod collect;
 mod equalize;
@@ -40,6 +43,7 @@ mod layers;
 pub mod linalg;
 mod params;
 
+pub use adaround::{adaround_quantize, AdaRoundConfig};
 pub use bias::{bias_correction, output_error, OutputError};
 pub use collect::{collect_hessians, HessianCollector};
 pub use equalize::{equalize, EqualizeReport, EqualizedPair};
@@ -58,6 +62,27 @@ pub fn gptq_layer(
     hessians: &[Hessian],
     quant: &Quantizer,
     cfg: &GptqConfig,
+) -> Result<Vec<i8>, RoundingError> {
+    per_group(w, hessians, quant, |m, h, q| gptq_quantize(m, h, q, cfg))
+}
+
+/// [`adaround_quantize`] over a grouped layer, as [`gptq_layer`].
+pub fn adaround_layer(
+    w: Matrix,
+    hessians: &[Hessian],
+    quant: &Quantizer,
+    cfg: &AdaRoundConfig,
+) -> Result<Vec<i8>, RoundingError> {
+    per_group(w, hessians, quant, |m, h, q| {
+        adaround_quantize(m, h, q, cfg)
+    })
+}
+
+fn per_group(
+    w: Matrix,
+    hessians: &[Hessian],
+    quant: &Quantizer,
+    f: impl Fn(Matrix, &Hessian, &Quantizer) -> Result<Vec<i8>, RoundingError>,
 ) -> Result<Vec<i8>, RoundingError> {
     quant.check(w.rows, w.cols)?;
     if hessians.is_empty() || !w.rows.is_multiple_of(hessians.len()) {
@@ -78,7 +103,7 @@ pub fn gptq_layer(
             scales: quant.scales[rows.start * gpr..rows.end * gpr].to_vec(),
             group: quant.group,
         };
-        out.extend(gptq_quantize(part, h, &q, cfg)?);
+        out.extend(f(part, h, &q)?);
     }
     Ok(out)
 }
