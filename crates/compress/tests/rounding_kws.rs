@@ -183,6 +183,7 @@ fn w4_rounding_methods_on_kws() {
         "nearest+CLE",
         "nearest+BC",
         "GPTQ",
+        "AdaRound",
         "GPTQ+CLE+BC",
     ];
     println!(
@@ -207,6 +208,13 @@ fn w4_rounding_methods_on_kws() {
         gptq.1 >= near.1,
         "GPTQ {:.2} dB loses to nearest {:.2} dB on weighted SQNR",
         gptq.1,
+        near.1
+    );
+    let ada = get("AdaRound");
+    assert!(
+        ada.1 >= near.1,
+        "AdaRound {:.2} dB loses to nearest {:.2} dB on weighted SQNR",
+        ada.1,
         near.1
     );
     for (name, _, _, outcomes) in &results {
