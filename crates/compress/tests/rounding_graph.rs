@@ -5,9 +5,9 @@
 mod quantize_util;
 
 use mw_compress::rounding::{
-    bias_correction, collect_hessians, dequantize, equalize, find_layers, gptq_layer,
-    nearest_quantize, output_error, replace_inputs, GptqConfig, Grid, Hessian, Layer, Matrix,
-    Quantizer,
+    bias_correction, collect_hessians, dequantize, equalize, fake_quantize, find_layers,
+    gptq_layer, nearest_quantize, output_error, replace_inputs, GptqConfig, Grid, Hessian, Layer,
+    Matrix, Quantizer, Rounding, WeightQuantConfig,
 };
 use mw_exec::Plan;
 use mw_ir::{Attr, Attrs, Graph, Limits};
@@ -237,5 +237,41 @@ fn gptq_lowers_the_output_error_of_every_layer() {
         };
         let (near, gptq) = (err(false), err(true));
         assert!(gptq <= near, "{}: GPTQ {gptq} > nearest {near}", l.name);
+    }
+}
+
+#[test]
+fn fake_quantize_replaces_exactly_the_weights_in_both_modes() {
+    let g = chain(7);
+    let xs = batches(8, 2, 6, &[2, 8, 8]);
+    let (layers, _) = find_layers(&g);
+    let grid = Grid::symmetric(4).unwrap();
+    for sequential in [false, true] {
+        let cfg = WeightQuantConfig {
+            grid,
+            group: None,
+            rounding: Rounding::Nearest,
+            bias_correction: false,
+            sequential,
+        };
+        let (q, outcomes) = fake_quantize(&g, &xs, &cfg).unwrap();
+        assert_eq!(outcomes.len(), 4);
+        let (now, _) = find_layers(&q);
+        for (l, n) in layers.iter().zip(&now) {
+            assert_eq!(l.name, n.name);
+            let w = l.matrix(&g).unwrap();
+            let m = Matrix::new(&w, l.rows, l.cols).unwrap();
+            let qz = Quantizer::absmax(m, grid, None).unwrap();
+            let want = dequantize(&nearest_quantize(m, &qz).unwrap(), l.rows, l.cols, &qz).unwrap();
+            assert_eq!(
+                n.matrix(&q).unwrap(),
+                want,
+                "{} (sequential {sequential})",
+                l.name
+            );
+            assert_eq!(n.bias_values(&q).unwrap(), l.bias_values(&g).unwrap());
+        }
+        let (a, b) = (run(&g, &xs), run(&q, &xs));
+        assert!(a.iter().zip(&b).any(|(x, y)| x != y));
     }
 }

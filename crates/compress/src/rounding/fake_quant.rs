@@ -67,21 +67,25 @@ pub fn fake_quantize(
     let mut outcomes = Vec::with_capacity(layers.len());
     let mut changes = Vec::new();
     for (i, l) in layers.iter().enumerate() {
-        let seen = if cfg.sequential && i > 0 {
+        if cfg.sequential {
+            // Node ids change with every rewrite: find the layer again, by name.
             let (now, _) = find_layers(&current);
             let lc = now
-                .iter()
+                .into_iter()
                 .find(|x| x.name == l.name)
                 .ok_or_else(|| l.err("lost while quantizing".into()))?;
-            stats(&current, std::slice::from_ref(lc), calib)?.remove(0)
-        } else {
-            float_stats[i].clone()
-        };
-        let (change, outcome) = quantize_layer(graph, l, &float_stats[i], &seen, cfg, examples)?;
-        outcomes.push(outcome);
-        if cfg.sequential {
+            let seen = match i {
+                0 => float_stats[0].clone(),
+                _ => stats(&current, std::slice::from_ref(&lc), calib)?.remove(0),
+            };
+            let (change, outcome) =
+                quantize_layer(&current, &lc, &float_stats[i], &seen, cfg, examples)?;
+            outcomes.push(outcome);
             current = replace_inputs(&current, change, "wq")?;
         } else {
+            let (change, outcome) =
+                quantize_layer(graph, l, &float_stats[i], &float_stats[i], cfg, examples)?;
+            outcomes.push(outcome);
             changes.extend(change);
         }
     }
