@@ -11,3 +11,4 @@
 
 pub mod calibrate;
 pub mod quantize;
+pub mod rounding;
