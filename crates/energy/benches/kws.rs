@@ -17,7 +17,7 @@ fn bench(c: &mut Criterion) {
         budget_mw: Some(10.0),
         ..Options::default()
     };
-    for name in ["horowitz-45nm", "ndp120"] {
+    for name in ["horowitz-45nm", "ndp120", "cortex-m4"] {
         let profile = Profile::builtin(name).unwrap();
         c.bench_function(&format!("kws int8 evaluate {name}"), |b| {
             b.iter(|| evaluate(black_box(&workload), black_box(&profile), &options).unwrap())

@@ -79,15 +79,26 @@ fn kws_energy_on_every_profile_and_plausibility() {
             );
             assert!(r.energy_per_inference_uj > 0.0 && r.latency_ms > 0.0);
         }
-        // INT8 never costs more than FP32 on the same hardware.
         let (f, q) = (
             run(&float, name, ResidencyPolicy::Auto),
             run(&int8, name, ResidencyPolicy::Auto),
         );
-        assert!(
-            q.energy_per_inference_uj < f.energy_per_inference_uj,
-            "{name}"
-        );
+        let p = Profile::builtin(name).unwrap();
+        if p.units[0].software_kernel.is_some() {
+            // Software kernels cost the same cycles per MAC at any precision (the reference
+            // loops are dominated by index arithmetic, not the multiply): INT8 saves nothing
+            // but pays its extra quantize layers, which stay a small share.
+            assert!(
+                q.energy_per_inference_uj < 1.05 * f.energy_per_inference_uj,
+                "{name}"
+            );
+        } else {
+            // INT8 never costs more than FP32 on hardware whose MACs narrow with the width.
+            assert!(
+                q.energy_per_inference_uj < f.energy_per_inference_uj,
+                "{name}"
+            );
+        }
     }
 
     // horowitz-45nm: the article's claims.

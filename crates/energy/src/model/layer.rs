@@ -9,11 +9,15 @@
 //! * activations: input bits × input fetches + output bits at SRAM pJ/bit (backing when
 //!   activations spill); window reads at local-buffer pJ/bit; partial sums (accumulator bits) at
 //!   the local buffer when their tile fits it, else at the SRAM;
+//! * compute cycles = the array's tiled cycles / (MACs per PE per cycle × utilization), or the
+//!   elementwise cycles if more; on a unit with a software kernel, effective MACs ×
+//!   cycles_per_mac + outputs × cycles_per_output + cycles_per_layer for a MAC layer, and
+//!   elementwise cycles + cycles_per_layer for any other;
 //! * time = max(compute cycles, SRAM cycles) / clock, or the backing-store time if longer,
 //!   plus transfers; static = Σ units' static power × time; overhead = active power × time.
 use super::dataflow::{tile, Tiling};
 use crate::precision::Precision;
-use crate::profile::{ArithOp, BackingStore, Dataflow, Profile, Unit};
+use crate::profile::{ArithOp, BackingStore, Dataflow, Profile, SoftwareKernel, Unit};
 use crate::report::{EnergySplit, LayerReport, Traffic, WeightHome};
 use crate::workload::{LayerWorkload, ModelWorkload};
 
@@ -195,7 +199,10 @@ pub(super) fn cost(l: &LayerWorkload, ctx: &Context) -> LayerReport {
         }
         _ => 0.0,
     };
-    let busy = mac_cycles.max(ew_cycles);
+    let busy = match &unit.software_kernel {
+        Some(k) => software_cycles(l, k, exec.is_some(), effective_macs, ew_cycles),
+        None => mac_cycles.max(ew_cycles),
+    };
     let sram_cycles = (traffic.weight_sram_bits + traffic.activation_sram_bits)
         / mem.sram.bandwidth_bits_per_cycle.value;
     let backing_s = ctx.profile.backing.as_ref().map_or(0.0, |b| {
@@ -238,6 +245,24 @@ pub(super) fn cost(l: &LayerWorkload, ctx: &Context) -> LayerReport {
         energy_uj: energy.total_pj() * 1e-6,
         energy,
         fallback: ctx.fallback,
+    }
+}
+
+/// Cycles of a layer run as a software kernel (see the module doc).
+fn software_cycles(
+    l: &LayerWorkload,
+    k: &SoftwareKernel,
+    mac_layer: bool,
+    effective_macs: f64,
+    ew_cycles: f64,
+) -> f64 {
+    let per_layer = k.cycles_per_layer.value;
+    if mac_layer {
+        effective_macs * k.cycles_per_mac.value
+            + l.output_elements as f64 * k.cycles_per_output.value
+            + per_layer
+    } else {
+        ew_cycles + per_layer
     }
 }
 

@@ -17,6 +17,10 @@ const BUILTINS: &[(&str, &str)] = &[
     ),
     ("ndp120", include_str!("../../profiles/ndp120.toml")),
     ("cortex-m4", include_str!("../../profiles/cortex-m4.toml")),
+    (
+        "cortex-m4-cmsis",
+        include_str!("../../profiles/cortex-m4-cmsis.toml"),
+    ),
     ("phone-soc", include_str!("../../profiles/phone-soc.toml")),
 ];
 

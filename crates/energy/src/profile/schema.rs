@@ -76,9 +76,32 @@ pub struct Unit {
     pub weights_in_backing: bool,
     /// Non-MAC operations (adds, compares, requantizations) per cycle.
     pub elementwise_ops_per_cycle: Figure,
+    /// The unit runs layers as software kernels on a processor: their time follows the kernel
+    /// library's cycles per MAC, per output and per layer instead of the MAC array's tiling.
+    /// Absent: the MAC array's dataflow sets the time.
+    #[serde(default)]
+    pub software_kernel: Option<SoftwareKernel>,
     pub mac_array: MacArray,
     pub arith: Arith,
     pub memory: Memory,
+}
+
+/// The cost in cycles of a kernel library (TFLM reference kernels, CMSIS-NN...) on a processor.
+/// A MAC layer takes `effective MACs × cycles_per_mac + outputs × cycles_per_output +
+/// cycles_per_layer` cycles; any other layer its elementwise cycles plus `cycles_per_layer`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftwareKernel {
+    /// Which library and build the figures describe (e.g. "TFLM 2.3.1 reference, GCC -O2").
+    pub library: String,
+    /// Cycles of the innermost loop per multiply-accumulate (loads, index arithmetic, bounds
+    /// checks, the MAC, loop control).
+    pub cycles_per_mac: Figure,
+    /// Cycles per output element outside the innermost loop (bias, requantization, clamp,
+    /// store, outer-loop control).
+    pub cycles_per_output: Figure,
+    /// Cycles per layer invocation (interpreter dispatch, parameter setup).
+    pub cycles_per_layer: Figure,
 }
 
 /// Dataflow of the MAC array (Chen, Emer, Sze, ISCA 2016 taxonomy).

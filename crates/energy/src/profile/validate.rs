@@ -43,6 +43,11 @@ fn unit_figures(at: &str, u: &Unit, out: &mut Vec<(String, Figure)>) {
         push("active_power_mw", a);
     }
     push("elementwise_ops_per_cycle", &u.elementwise_ops_per_cycle);
+    if let Some(k) = &u.software_kernel {
+        push("software_kernel.cycles_per_mac", &k.cycles_per_mac);
+        push("software_kernel.cycles_per_output", &k.cycles_per_output);
+        push("software_kernel.cycles_per_layer", &k.cycles_per_layer);
+    }
     let m = &u.mac_array;
     push("mac_array.rows", &m.rows);
     push("mac_array.cols", &m.cols);
@@ -148,6 +153,18 @@ fn check_unit(at: &str, u: &Unit, has_backing: bool) -> Check {
             format!("{at}.weights_in_backing"),
             "true but the profile has no [backing]",
         );
+    }
+    if let Some(k) = &u.software_kernel {
+        if k.library.trim().is_empty() {
+            return fail(
+                format!("{at}.software_kernel.library"),
+                "empty: name the kernel library the cycle figures describe",
+            );
+        }
+        positive(
+            &format!("{at}.software_kernel.cycles_per_mac"),
+            &k.cycles_per_mac,
+        )?;
     }
     let m = &u.mac_array;
     whole(&format!("{at}.mac_array.rows"), &m.rows)?;

@@ -1,0 +1,85 @@
+//! The energy model against published MLPerf Tiny measurements of the KWS DS-CNN INT8 model
+//! (the imported `kws_dscnn_int8_qdq.onnx`, MLPerf's own int8 quantization):
+//!
+//! * Syntiant NDP120 (v1.0, closed/syntiant, 9120 board at 0.9 V / 30.7 MHz): 31.5 µJ,
+//!   4.37 ms (228.98 inferences/s in the performance run) — profile `ndp120`;
+//! * NUCLEO-L4R5ZI reference (v0.5, closed/reference): 7,374 µJ, 181.9 ms — profiles
+//!   `cortex-m4` (TFLM reference kernels) and `cortex-m4-cmsis` (CMSIS-NN class kernels).
+//!
+//! The target is "within 2x". No profile meets it today (see the profiles' notes for why); the
+//! test prints every ratio, pins what the figures do establish — the L4R5ZI measurement lies
+//! between the reference-kernel and the SIMD-kernel profiles — and keeps the NDP120 figure
+//! within an order of magnitude, so a regression in either shows.
+use std::process::Command;
+
+const NDP120_UJ: f64 = 31.5;
+const NDP120_MS: f64 = 4.37;
+const L4R5_UJ: f64 = 7374.0;
+const L4R5_MS: f64 = 181.9;
+
+/// (µJ per inference, latency ms) of `model` on `hw`.
+fn energy(model: &std::path::Path, hw: &str) -> (f64, f64) {
+    let out = Command::new(env!("CARGO_BIN_EXE_milliwatt"))
+        .args(["energy", model.to_str().unwrap(), "--hw", hw, "--json"])
+        .output()
+        .expect("binary runs");
+    assert!(
+        out.status.success(),
+        "{hw}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    (
+        v["energy_per_inference_uj"].as_f64().unwrap(),
+        v["latency_ms"].as_f64().unwrap(),
+    )
+}
+
+fn show(what: &str, model: f64, measured: f64) -> f64 {
+    let ratio = model / measured;
+    let verdict = if (0.5..=2.0).contains(&ratio) {
+        "within 2x"
+    } else {
+        "NOT within 2x"
+    };
+    println!(
+        "{what:<26} model {model:>10.3}  measured {measured:>8.1}  ratio {ratio:>7.3}  {verdict}"
+    );
+    ratio
+}
+
+#[test]
+fn kws_int8_against_mlperf_tiny_measurements() {
+    let Some(model) = mw_testkit::shared_or_skip(
+        "kws_int8_against_mlperf_tiny_measurements",
+        "models/mlperf-tiny/kws_dscnn_int8_qdq.onnx",
+    ) else {
+        return;
+    };
+    let (ndp_uj, ndp_ms) = energy(&model, "ndp120");
+    let (ref_uj, ref_ms) = energy(&model, "cortex-m4");
+    let (simd_uj, simd_ms) = energy(&model, "cortex-m4-cmsis");
+    let ndp = show("ndp120 µJ", ndp_uj, NDP120_UJ);
+    show("ndp120 ms", ndp_ms, NDP120_MS);
+    show("cortex-m4 µJ", ref_uj, L4R5_UJ);
+    show("cortex-m4 ms", ref_ms, L4R5_MS);
+    show("cortex-m4-cmsis µJ", simd_uj, L4R5_UJ);
+    show("cortex-m4-cmsis ms", simd_ms, L4R5_MS);
+
+    // The measured L4R5ZI run is slower than CMSIS-NN class kernels and faster than the
+    // reference kernels as compiled: the two profiles bracket it, in time and in energy.
+    assert!(
+        simd_ms < L4R5_MS && L4R5_MS < ref_ms,
+        "{simd_ms} < {L4R5_MS} < {ref_ms}"
+    );
+    assert!(
+        simd_uj < L4R5_UJ && L4R5_UJ < ref_uj,
+        "{simd_uj} < {L4R5_UJ} < {ref_uj}"
+    );
+    // Same chip, same run power: energy follows time.
+    assert!(((ref_uj / ref_ms) / (simd_uj / simd_ms) - 1.0).abs() < 1e-9);
+    assert!(
+        (0.1..=10.0).contains(&ndp),
+        "ndp120: {ndp_uj} µJ is off the measured {NDP120_UJ} µJ by more than 10x"
+    );
+}
