@@ -34,10 +34,10 @@ $mw inspect "$out/kws_w8a8.onnx" --integer-only
 $mw eval "$out/kws_w8a8.onnx" --dataset "speech-commands:$data" --split eval --engine integer \
   --report "$out/eval_w8a8.json"
 echo "== energy on every built-in profile, 10 inferences/s against 10 mW"
-for hw in horowitz-45nm ndp120 cortex-m4 phone-soc; do
+for hw in horowitz-45nm ndp120 cortex-m4 cortex-m4-cmsis phone-soc; do
   $mw energy "$out/kws_w8a8.onnx" --hw $hw --rate 10/s --budget 10mW --accuracy-from "$out/eval_w8a8.json"
 done
 echo "== report"
 $mw report "$model" "$out/kws_w8a8.onnx" --eval "$out/eval_float.json" --eval "$out/eval_w8a8.json" \
-  --hw horowitz-45nm --hw ndp120 --hw cortex-m4 --hw phone-soc --rate 10/s --budget 10mW -o "$out/report.html"
+  --hw horowitz-45nm --hw ndp120 --hw cortex-m4 --hw cortex-m4-cmsis --hw phone-soc --rate 10/s --budget 10mW -o "$out/report.html"
 echo "demo: reports in $out/ (open $out/report.html)"

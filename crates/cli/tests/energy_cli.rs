@@ -3,7 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BUILTINS: [&str; 4] = ["horowitz-45nm", "ndp120", "cortex-m4", "phone-soc"];
+const BUILTINS: [&str; 5] = [
+    "horowitz-45nm",
+    "ndp120",
+    "cortex-m4",
+    "cortex-m4-cmsis",
+    "phone-soc",
+];
 
 fn milliwatt(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_milliwatt"))
