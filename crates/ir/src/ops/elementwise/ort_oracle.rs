@@ -530,6 +530,8 @@ fn numpy_name(d: DType) -> &'static str {
         DType::F64 => "float64",
         DType::I8 => "int8",
         DType::U8 => "uint8",
+        DType::I4 => "int4",
+        DType::U4 => "uint4",
         DType::I16 => "int16",
         DType::U16 => "uint16",
         DType::I32 => "int32",
