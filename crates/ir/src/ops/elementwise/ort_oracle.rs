@@ -475,8 +475,9 @@ fn py_tensor(t: &Tensor) -> String {
             join(v.iter().map(|&x| u8::from(x).to_string()).collect()),
             "np.uint8).astype(bool",
         ),
-        Data::I8(v) => (join(v.iter().map(|x| x.to_string()).collect()), "np.int8"),
-        Data::U8(v) => (join(v.iter().map(|x| x.to_string()).collect()), "np.uint8"),
+        // 4-bit values are sent as 8-bit ones (the oracle's cases have no 4-bit inputs).
+        Data::I8(v) | Data::I4(v) => (join(v.iter().map(|x| x.to_string()).collect()), "np.int8"),
+        Data::U8(v) | Data::U4(v) => (join(v.iter().map(|x| x.to_string()).collect()), "np.uint8"),
         Data::I16(v) => (join(v.iter().map(|x| x.to_string()).collect()), "np.int16"),
         Data::U16(v) => (join(v.iter().map(|x| x.to_string()).collect()), "np.uint16"),
         Data::I32(v) => (join(v.iter().map(|x| x.to_string()).collect()), "np.int32"),
