@@ -106,7 +106,8 @@ enum Command {
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
-    /// Post-training INT8 quantization into a QDQ ONNX model, with a per-layer report.
+    /// Post-training quantization (W8A8, W4A8, W4A16, W2A8, W1A16...) into a QDQ ONNX model,
+    /// with a per-layer report.
     Quantize(QuantizeArgs),
 }
 
@@ -120,9 +121,24 @@ struct QuantizeArgs {
     /// refused.
     #[arg(long, default_value = "calibration")]
     calib_split: String,
-    /// Quantization scheme (w8a8: int8 weights and activations).
+    /// Quantization scheme w<weight bits>a<activation bits>: w8a8, w8a16, w4a8, w4a16, w2a8,
+    /// w2a16, w1a8, w1a16 (4-bit weights int4 [-7, 7]; 2-bit ternary; 1-bit binary sign x mean|w|).
     #[arg(long, default_value = "w8a8")]
     scheme: String,
+    /// Group-wise weight scales: one per output channel and per group of N input channels
+    /// (blocked DequantizeLinear, opset 21). Group-wise layers run on the float path of the
+    /// integer engine.
+    #[arg(long)]
+    group_size: Option<usize>,
+    /// Weight rounding: nearest (adaround and gptq are not implemented yet).
+    #[arg(long, default_value = "nearest")]
+    rounding: String,
+    /// Cross-layer equalization before quantizing (not implemented yet).
+    #[arg(long)]
+    equalize: bool,
+    /// Bias correction after quantizing (not implemented yet).
+    #[arg(long)]
+    bias_correction: bool,
     /// Activation range method: minmax, percentile, entropy, mse or auto.
     #[arg(long, default_value = "minmax")]
     calibration: String,
@@ -132,9 +148,10 @@ struct QuantizeArgs {
     /// One weight scale per tensor instead of per output channel.
     #[arg(long)]
     per_tensor: bool,
-    /// Activation integer type: int8 or uint8.
-    #[arg(long, default_value = "int8")]
-    activations: String,
+    /// Activation integer type for 8-bit activations: int8 (default) or uint8; 16-bit
+    /// activations are int16.
+    #[arg(long)]
+    activations: Option<String>,
     /// Node names whose layers stay in float (comma-separated).
     #[arg(long, value_delimiter = ',')]
     keep_float: Vec<String>,
@@ -293,10 +310,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
-    quantize::parse_scheme(&a.scheme)?;
+    let scheme = quantize::parse_scheme(&a.scheme)?;
+    quantize::check_rounding(&a.rounding, a.equalize, a.bias_correction)?;
     let config = mw_compress::quantize::QuantizeConfig {
         ranges: quantize::parse_calibration(&a.calibration, a.percentile)?,
-        activations: quantize::parse_activations(&a.activations)?,
+        activations: quantize::scheme_activations(scheme, a.activations.as_deref())?,
+        weights: scheme.weights,
+        group_size: quantize::parse_group_size(a.group_size)?,
         per_channel: !a.per_tensor,
         keep_float: a.keep_float,
         keep_first: a.keep_first,

@@ -1,10 +1,12 @@
-//! `milliwatt quantize`: W8A8 post-training quantization of an ONNX model into a QDQ ONNX model,
-//! calibrated on a dataset split, with a per-layer report.
+//! `milliwatt quantize`: post-training quantization of an ONNX model into a QDQ ONNX model
+//! (`--scheme w8a8|w8a16|w4a8|w4a16|w2a8|w2a16|w1a8|w1a16`, optionally group-wise), calibrated
+//! on a dataset split, with a per-layer report.
 use crate::dataset::{DatasetSpec, SplitArg};
 use anyhow::{bail, Context, Result};
 use mw_compress::calibrate::Method;
 use mw_compress::quantize::{
     try_quantize, ActivationType, OverflowPolicy, QuantizeConfig, QuantizeReport, RangeChoice,
+    Scheme,
 };
 use mw_ir::Limits;
 use std::path::Path;
@@ -17,12 +19,63 @@ pub struct QuantizeOptions {
     pub config: QuantizeConfig,
 }
 
-/// The only scheme so far: int8 weights, 8-bit activations.
-pub fn parse_scheme(s: &str) -> Result<()> {
-    match s {
-        "w8a8" => Ok(()),
-        other => bail!("unknown scheme `{other}` (supported: w8a8)"),
+/// `w<weight bits>a<activation bits>`: weights of 8, 4, 2 (ternary) or 1 (binary) bits,
+/// activations of 8 or 16 bits.
+pub fn parse_scheme(s: &str) -> Result<Scheme> {
+    Scheme::parse(s).with_context(|| {
+        format!(
+            "unknown scheme `{s}` (supported: {})",
+            Scheme::ALL.join(", ")
+        )
+    })
+}
+
+/// The activation type of `scheme`: `--activations` (int8 or uint8, default int8) for 8-bit
+/// activations; int16 for 16-bit ones, where `--activations` may only say int16.
+pub fn scheme_activations(scheme: Scheme, activations: Option<&str>) -> Result<ActivationType> {
+    match (scheme.activation_bits, activations) {
+        (16, None | Some("int16")) => Ok(ActivationType::Int16),
+        (16, Some(other)) => bail!(
+            "--activations {other} contradicts --scheme {}: 16-bit activations are int16",
+            scheme.label()
+        ),
+        (_, None) => Ok(ActivationType::Int8),
+        (_, Some(a)) => parse_activations(a),
     }
+}
+
+/// `--group-size`: 1 or more input channels per weight scale.
+pub fn parse_group_size(g: Option<usize>) -> Result<Option<usize>> {
+    match g {
+        Some(0) => bail!("--group-size must be at least 1"),
+        other => Ok(other),
+    }
+}
+
+/// The error-compensating options. Only `--rounding nearest` without equalization or bias
+/// correction is implemented here; the others are refused with the reason.
+pub fn check_rounding(rounding: &str, equalize: bool, bias_correction: bool) -> Result<()> {
+    match rounding {
+        "nearest" => {}
+        "adaround" | "gptq" => bail!(
+            "--rounding {rounding}: not yet: adaround/gptq land with the error-compensating \
+             rounding work (mw_compress::rounding); use --rounding nearest"
+        ),
+        other => bail!("unknown rounding `{other}` (nearest, adaround, gptq)"),
+    }
+    if equalize {
+        bail!(
+            "--equalize: not yet: cross-layer equalization lands with the error-compensating \
+             rounding work (mw_compress::rounding)"
+        );
+    }
+    if bias_correction {
+        bail!(
+            "--bias-correction: not yet: bias correction lands with the error-compensating \
+             rounding work (mw_compress::rounding)"
+        );
+    }
+    Ok(())
 }
 
 /// `minmax`, `percentile`, `entropy`, `mse` or `auto`; `percentile` is the percent of values kept
@@ -106,7 +159,31 @@ mod tests {
     #[test]
     fn option_parsing() {
         assert!(parse_scheme("w8a8").is_ok());
-        assert!(parse_scheme("w4a8").is_err());
+        let w4a16 = parse_scheme("w4a16").unwrap();
+        assert_eq!(w4a16.activation_bits, 16);
+        assert!(parse_scheme("w3a8").is_err());
+        assert_eq!(
+            scheme_activations(w4a16, None).unwrap(),
+            ActivationType::Int16
+        );
+        assert!(scheme_activations(w4a16, Some("uint8")).is_err());
+        let w4a8 = parse_scheme("w4a8").unwrap();
+        assert_eq!(
+            scheme_activations(w4a8, Some("uint8")).unwrap(),
+            ActivationType::UInt8
+        );
+        assert_eq!(
+            scheme_activations(w4a8, None).unwrap(),
+            ActivationType::Int8
+        );
+        assert!(parse_group_size(Some(0)).is_err());
+        assert!(check_rounding("nearest", false, false).is_ok());
+        let e = check_rounding("adaround", false, false).unwrap_err();
+        assert!(e.to_string().contains("not yet"));
+        assert!(check_rounding("gptq", false, false).is_err());
+        assert!(check_rounding("nearest", true, false).is_err());
+        assert!(check_rounding("nearest", false, true).is_err());
+        assert!(check_rounding("stochastic", false, false).is_err());
         assert_eq!(
             parse_calibration("percentile", 99.9).unwrap(),
             RangeChoice::Method(Method::Percentile(99.9))

@@ -122,10 +122,16 @@ fn bad_arguments_are_refused_before_any_work() {
         a.extend_from_slice(extra);
         milliwatt(&a)
     };
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["--calib-split", "eval"], "eval split is reserved"),
         (&["--calib-split", "all"], "contains the eval split"),
-        (&["--scheme", "w4a8"], "unknown scheme"),
+        (&["--scheme", "w3a8"], "unknown scheme"),
+        (&["--rounding", "adaround"], "not yet"),
+        (&["--group-size", "0"], "at least 1"),
+        (
+            &["--scheme", "w4a16", "--activations", "uint8"],
+            "16-bit activations are int16",
+        ),
         (&["--calibration", "kl"], "unknown calibration"),
         (&["--percentile", "120"], "outside [0, 100]"),
         (&["--activations", "int4"], "unknown activation type"),

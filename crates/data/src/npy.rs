@@ -242,6 +242,9 @@ fn decode(path: &Path, dtype: DType, little: bool, raw: &[u8]) -> Result<Data, D
         }
         DType::I8 => num!(i8, I8),
         DType::U8 => num!(u8, U8),
+        // No npy descriptor reads as 4-bit (they are written as i1/u1 and read back as 8-bit).
+        DType::I4 => num!(i8, I8),
+        DType::U4 => num!(u8, U8),
         DType::I16 => num!(i16, I16),
         DType::U16 => num!(u16, U16),
         DType::I32 => num!(i32, I32),
@@ -256,8 +259,8 @@ fn decode(path: &Path, dtype: DType, little: bool, raw: &[u8]) -> Result<Data, D
 fn descr_of(dtype: DType) -> &'static str {
     match dtype {
         DType::Bool => "|b1",
-        DType::I8 => "|i1",
-        DType::U8 => "|u1",
+        DType::I8 | DType::I4 => "|i1",
+        DType::U8 | DType::U4 => "|u1",
         DType::I16 => "<i2",
         DType::U16 => "<u2",
         DType::I32 => "<i4",
@@ -296,8 +299,8 @@ fn header_bytes(tensor: &Tensor) -> Vec<u8> {
 fn encode(data: &Data, out: &mut Vec<u8>) {
     match data {
         Data::Bool(v) => out.extend(v.iter().map(|&b| u8::from(b))),
-        Data::I8(v) => out.extend(v.iter().flat_map(|x| x.to_le_bytes())),
-        Data::U8(v) => out.extend_from_slice(v),
+        Data::I8(v) | Data::I4(v) => out.extend(v.iter().flat_map(|x| x.to_le_bytes())),
+        Data::U8(v) | Data::U4(v) => out.extend_from_slice(v),
         Data::I16(v) => out.extend(v.iter().flat_map(|x| x.to_le_bytes())),
         Data::U16(v) => out.extend(v.iter().flat_map(|x| x.to_le_bytes())),
         Data::I32(v) => out.extend(v.iter().flat_map(|x| x.to_le_bytes())),

@@ -27,6 +27,8 @@ pub(crate) fn dtype_of(code: i32) -> Result<DType, String> {
         DataType::Double => DType::F64,
         DataType::Int8 => DType::I8,
         DataType::Uint8 => DType::U8,
+        DataType::Int4 => DType::I4,
+        DataType::Uint4 => DType::U4,
         DataType::Int16 => DType::I16,
         DataType::Uint16 => DType::U16,
         DataType::Int32 => DType::I32,
@@ -45,6 +47,8 @@ pub(crate) fn code_of(dtype: DType) -> i32 {
         DType::F64 => DataType::Double,
         DType::I8 => DataType::Int8,
         DType::U8 => DataType::Uint8,
+        DType::I4 => DataType::Int4,
+        DType::U4 => DataType::Uint4,
         DType::I16 => DataType::Int16,
         DType::U16 => DataType::Uint16,
         DType::I32 => DataType::Int32,
@@ -89,25 +93,50 @@ pub(crate) fn tensor_from_proto(
         })?;
     let numel = checked_numel(&shape).ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
     let data = if t.data_location == Some(DataLocation::External as i32) {
-        let bytes = read_external(t, name, src, numel * dtype.size_of())?;
-        from_le_bytes(dtype, &bytes)
+        let bytes = read_external(t, name, src, dtype.packed_bytes(numel))?;
+        from_le_bytes(dtype, &bytes, numel)
     } else if let Some(raw) = &t.raw_data {
-        let need = numel * dtype.size_of();
+        let need = dtype.packed_bytes(numel);
         if raw.len() != need {
             return Err(bad(format!(
                 "raw_data holds {} bytes but shape {shape:?} of {dtype} needs {need}",
                 raw.len()
             )));
         }
-        from_le_bytes(dtype, raw)
+        from_le_bytes(dtype, raw, numel)
     } else {
         from_typed_fields(t, dtype, numel).map_err(bad)?
     };
     Tensor::new(shape, data).map_err(|e| bad(e.to_string()))
 }
 
-/// Elements from little-endian bytes whose length is a whole number of elements.
-fn from_le_bytes(dtype: DType, b: &[u8]) -> Data {
+/// Unpacks `numel` 4-bit values, two per byte, the first in the low nibble (ONNX's order);
+/// `signed` sign-extends each nibble. `b` holds `ceil(numel / 2)` bytes.
+fn unpack_nibbles(b: &[u8], numel: usize, signed: bool) -> Vec<u8> {
+    let nibble = |k: usize| (b[k / 2] >> (4 * (k % 2))) & 0x0f;
+    (0..numel)
+        .map(|k| {
+            let v = nibble(k);
+            if signed && v >= 8 {
+                v | 0xf0
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+/// Packs 4-bit values (their low nibbles) two per byte, the first in the low nibble.
+fn pack_nibbles(values: impl ExactSizeIterator<Item = u8>) -> Vec<u8> {
+    let mut out = vec![0u8; values.len().div_ceil(2)];
+    for (k, v) in values.enumerate() {
+        out[k / 2] |= (v & 0x0f) << (4 * (k % 2));
+    }
+    out
+}
+
+/// Elements from little-endian bytes: `numel` elements in `dtype.packed_bytes(numel)` bytes.
+fn from_le_bytes(dtype: DType, b: &[u8], numel: usize) -> Data {
     macro_rules! conv {
         ($t:ty, $n:literal) => {
             b.chunks_exact($n)
@@ -120,6 +149,13 @@ fn from_le_bytes(dtype: DType, b: &[u8]) -> Data {
         DType::F64 => Data::F64(conv!(f64, 8)),
         DType::I8 => Data::I8(b.iter().map(|&x| x as i8).collect()),
         DType::U8 => Data::U8(b.to_vec()),
+        DType::I4 => Data::I4(
+            unpack_nibbles(b, numel, true)
+                .into_iter()
+                .map(|x| x as i8)
+                .collect(),
+        ),
+        DType::U4 => Data::U4(unpack_nibbles(b, numel, false)),
         DType::I16 => Data::I16(conv!(i16, 2)),
         DType::U16 => Data::U16(conv!(u16, 2)),
         DType::I32 => Data::I32(conv!(i32, 4)),
@@ -177,6 +213,11 @@ fn from_typed_fields(t: &TensorProto, dtype: DType, numel: usize) -> Result<Data
         DType::U8 => Data::U8(narrow("int32_data", &t.int32_data, numel)?),
         DType::I16 => Data::I16(narrow("int32_data", &t.int32_data, numel)?),
         DType::U16 => Data::U16(narrow("int32_data", &t.int32_data, numel)?),
+        DType::I4 | DType::U4 => {
+            // Packed bytes, two values each, one byte per int32 entry.
+            let bytes: Vec<u8> = narrow("int32_data", &t.int32_data, numel.div_ceil(2))?;
+            from_le_bytes(dtype, &bytes, numel)
+        }
         DType::U32 => Data::U32(narrow("uint64_data", &t.uint64_data, numel)?),
         DType::Bool => {
             check_len("int32_data", &t.int32_data, numel)?;
@@ -282,10 +323,18 @@ fn resolve_external(location: &str, base_dir: Option<&Path>) -> Result<std::path
     Ok(target)
 }
 
-/// A TensorProto holding `t` as little-endian `raw_data`.
+/// A TensorProto holding `t` as little-endian `raw_data` (4-bit types packed two per byte, the
+/// first value in the low nibble).
 pub(crate) fn tensor_to_proto(t: &Tensor, name: &str) -> TensorProto {
-    let mut raw = Vec::with_capacity(t.byte_len());
-    dispatch_data!(t.data(), v => v.iter().for_each(|x| x.put_le(&mut raw)));
+    let raw = match t.data() {
+        Data::I4(v) => pack_nibbles(v.iter().map(|&x| x as u8)),
+        Data::U4(v) => pack_nibbles(v.iter().copied()),
+        data => {
+            let mut raw = Vec::with_capacity(t.byte_len());
+            dispatch_data!(data, v => v.iter().for_each(|x| x.put_le(&mut raw)));
+            raw
+        }
+    };
     TensorProto {
         dims: t.shape().iter().map(|&d| d as i64).collect(),
         data_type: Some(code_of(t.dtype())),
@@ -342,6 +391,8 @@ mod tests {
             Tensor::from_vec(vec![2], vec![i64::MIN, i64::MAX]).unwrap(),
             Tensor::from_vec(vec![2], vec![0u64, u64::MAX]).unwrap(),
             Tensor::from_vec(vec![3], vec![true, false, true]).unwrap(),
+            Tensor::new(vec![3], Data::I4(vec![-8, 7, -1])).unwrap(),
+            Tensor::new(vec![2, 2], Data::U4(vec![0, 15, 3, 9])).unwrap(),
             Tensor::from_vec(vec![0, 3], Vec::<f32>::new()).unwrap(),
             Tensor::scalar(42i64),
         ]
@@ -352,7 +403,8 @@ mod tests {
         let limits = Limits::default();
         for t in every_dtype() {
             let p = tensor_to_proto(&t, "t");
-            assert_eq!(p.raw_data.as_ref().unwrap().len(), t.byte_len());
+            let want = t.dtype().packed_bytes(t.len());
+            assert_eq!(p.raw_data.as_ref().unwrap().len(), want);
             let back = tensor_from_proto(&p, "t", &src(&limits)).unwrap();
             assert_eq!(back, t);
         }
@@ -362,6 +414,30 @@ mod tests {
     fn raw_data_is_little_endian() {
         let t = Tensor::from_vec(vec![1], vec![0x0102_0304i32]).unwrap();
         assert_eq!(tensor_to_proto(&t, "").raw_data.unwrap(), [4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn four_bit_values_pack_low_nibble_first() {
+        let t = Tensor::new(vec![3], Data::I4(vec![1, -2, 7])).unwrap();
+        assert_eq!(tensor_to_proto(&t, "").raw_data.unwrap(), [0xe1, 0x07]);
+        let limits = Limits::default();
+        let p = TensorProto {
+            dims: vec![3],
+            data_type: Some(code_of(DType::U4)),
+            int32_data: vec![0x21, 0x0f],
+            ..Default::default()
+        };
+        let back = tensor_from_proto(&p, "t", &src(&limits)).unwrap();
+        assert_eq!(
+            back,
+            Tensor::new(vec![3], Data::U4(vec![1, 2, 15])).unwrap()
+        );
+        let short = TensorProto {
+            raw_data: Some(vec![0x21]),
+            int32_data: vec![],
+            ..p
+        };
+        assert!(tensor_from_proto(&short, "t", &src(&limits)).is_err());
     }
 
     #[test]
@@ -426,7 +502,7 @@ mod tests {
             (10, "FLOAT16"),
             (16, "BFLOAT16"),
             (8, "STRING"),
-            (22, "INT4"),
+            (23, "FLOAT4E2M1"),
         ] {
             assert_eq!(dtype_of(code).unwrap_err(), name);
         }

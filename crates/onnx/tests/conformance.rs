@@ -431,8 +431,8 @@ fn check_compare() {
 /// Integer and bool elements, exactly.
 fn exact(d: &Data) -> Vec<i128> {
     match d {
-        Data::I8(v) => v.iter().map(|&x| x as i128).collect(),
-        Data::U8(v) => v.iter().map(|&x| x as i128).collect(),
+        Data::I8(v) | Data::I4(v) => v.iter().map(|&x| x as i128).collect(),
+        Data::U8(v) | Data::U4(v) => v.iter().map(|&x| x as i128).collect(),
         Data::I16(v) => v.iter().map(|&x| x as i128).collect(),
         Data::U16(v) => v.iter().map(|&x| x as i128).collect(),
         Data::I32(v) => v.iter().map(|&x| x as i128).collect(),

@@ -7,6 +7,11 @@ pub enum DType {
     F64,
     I8,
     U8,
+    /// 4-bit signed integer `[-8, 7]` (ONNX INT4): one value per `i8` in memory, two per byte
+    /// on disk.
+    I4,
+    /// 4-bit unsigned integer `[0, 15]` (ONNX UINT4): one value per `u8` in memory.
+    U4,
     I16,
     U16,
     I32,
@@ -17,13 +22,44 @@ pub enum DType {
 }
 
 impl DType {
-    /// Bytes one element occupies in memory (and, unpacked, on disk).
+    /// Bytes one element occupies in memory (4-bit types are stored one value per byte).
     pub fn size_of(self) -> usize {
         match self {
-            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::I8 | DType::U8 | DType::I4 | DType::U4 | DType::Bool => 1,
             DType::I16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::F64 | DType::I64 | DType::U64 => 8,
+        }
+    }
+
+    /// Bits one element occupies when stored packed (on disk, in a weight memory).
+    pub fn bits(self) -> usize {
+        match self {
+            DType::I4 | DType::U4 => 4,
+            other => other.size_of() * 8,
+        }
+    }
+
+    /// Bytes of `n` elements stored packed (4-bit types two per byte, rounded up).
+    pub fn packed_bytes(self, n: usize) -> usize {
+        n.saturating_mul(self.bits()).div_ceil(8)
+    }
+
+    /// The in-memory element type: `I8` for `I4`, `U8` for `U4`, the type itself otherwise.
+    pub fn storage(self) -> DType {
+        match self {
+            DType::I4 => DType::I8,
+            DType::U4 => DType::U8,
+            other => other,
+        }
+    }
+
+    /// Inclusive value range of the 4-bit types (`None` for the others).
+    pub fn narrow_range(self) -> Option<(i32, i32)> {
+        match self {
+            DType::I4 => Some((-8, 7)),
+            DType::U4 => Some((0, 15)),
+            _ => None,
         }
     }
 
@@ -41,6 +77,8 @@ impl DType {
             DType::F64 => "f64",
             DType::I8 => "i8",
             DType::U8 => "u8",
+            DType::I4 => "i4",
+            DType::U4 => "u4",
             DType::I16 => "i16",
             DType::U16 => "u16",
             DType::I32 => "i32",

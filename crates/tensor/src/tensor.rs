@@ -7,6 +7,10 @@ pub enum Data {
     F64(Vec<f64>),
     I8(Vec<i8>),
     U8(Vec<u8>),
+    /// 4-bit signed values, each in `[-8, 7]` (checked by [`Tensor::new`]).
+    I4(Vec<i8>),
+    /// 4-bit unsigned values, each in `[0, 15]` (checked by [`Tensor::new`]).
+    U4(Vec<u8>),
     I16(Vec<i16>),
     U16(Vec<u16>),
     I32(Vec<i32>),
@@ -25,6 +29,8 @@ macro_rules! dispatch_data {
             $crate::Data::F64($v) => $body,
             $crate::Data::I8($v) => $body,
             $crate::Data::U8($v) => $body,
+            $crate::Data::I4($v) => $body,
+            $crate::Data::U4($v) => $body,
             $crate::Data::I16($v) => $body,
             $crate::Data::U16($v) => $body,
             $crate::Data::I32($v) => $body,
@@ -43,6 +49,8 @@ impl Data {
             Data::F64(_) => DType::F64,
             Data::I8(_) => DType::I8,
             Data::U8(_) => DType::U8,
+            Data::I4(_) => DType::I4,
+            Data::U4(_) => DType::U4,
             Data::I16(_) => DType::I16,
             Data::U16(_) => DType::U16,
             Data::I32(_) => DType::I32,
@@ -68,6 +76,8 @@ impl Data {
             DType::F64 => Data::F64(vec![0.0; n]),
             DType::I8 => Data::I8(vec![0; n]),
             DType::U8 => Data::U8(vec![0; n]),
+            DType::I4 => Data::I4(vec![0; n]),
+            DType::U4 => Data::U4(vec![0; n]),
             DType::I16 => Data::I16(vec![0; n]),
             DType::U16 => Data::U16(vec![0; n]),
             DType::I32 => Data::I32(vec![0; n]),
@@ -89,6 +99,13 @@ pub enum TensorError {
     },
     #[error("shape {0:?} overflows the addressable element count")]
     Overflow(Vec<usize>),
+    #[error("{dtype} value {value} is outside [{lo}, {hi}]")]
+    OutOfRange {
+        dtype: DType,
+        value: i64,
+        lo: i32,
+        hi: i32,
+    },
     #[error("expected a {expected} tensor, found {actual}")]
     DType { expected: DType, actual: DType },
 }
@@ -103,7 +120,8 @@ pub struct Tensor {
 }
 
 impl Tensor {
-    /// Builds a tensor, checking that the element count matches the shape.
+    /// Builds a tensor, checking that the element count matches the shape and that 4-bit values
+    /// are in their range.
     pub fn new(shape: Vec<usize>, data: Data) -> Result<Tensor, TensorError> {
         let expected = checked_numel(&shape).ok_or_else(|| TensorError::Overflow(shape.clone()))?;
         if expected != data.len() {
@@ -113,7 +131,25 @@ impl Tensor {
                 actual: data.len(),
             });
         }
+        check_narrow(&data)?;
         Ok(Tensor { shape, data })
+    }
+
+    /// A 4-bit tensor (`dtype` `I4` or `U4`) from its values held in the storage type
+    /// ([`DType::storage`]); any other `dtype` is built as is. Values are range-checked.
+    pub fn narrow(dtype: DType, shape: Vec<usize>, data: Data) -> Result<Tensor, TensorError> {
+        let data = match (dtype, data) {
+            (DType::I4, Data::I8(v)) => Data::I4(v),
+            (DType::U4, Data::U8(v)) => Data::U4(v),
+            (DType::I4 | DType::U4, other) => {
+                return Err(TensorError::DType {
+                    expected: dtype.storage(),
+                    actual: other.dtype(),
+                })
+            }
+            (_, other) => other,
+        };
+        Tensor::new(shape, data)
     }
 
     pub fn from_vec<T: Element>(shape: Vec<usize>, v: Vec<T>) -> Result<Tensor, TensorError> {
@@ -175,6 +211,20 @@ impl Tensor {
         })
     }
 
+    /// The elements in their storage type: like [`Tensor::as_slice`], and also `&[i8]` of an
+    /// `I4` tensor and `&[u8]` of a `U4` tensor.
+    pub fn as_storage_slice<T: Element>(&self) -> Result<&[T], TensorError> {
+        let any: Option<&dyn std::any::Any> = match &self.data {
+            Data::I4(v) => Some(v),
+            Data::U4(v) => Some(v),
+            _ => None,
+        };
+        match any.and_then(|v| v.downcast_ref::<Vec<T>>()) {
+            Some(v) => Ok(v),
+            None => self.as_slice::<T>(),
+        }
+    }
+
     pub fn as_slice_mut<T: Element>(&mut self) -> Result<&mut [T], TensorError> {
         let actual = self.dtype();
         T::slice_mut(&mut self.data).ok_or(TensorError::DType {
@@ -206,8 +256,8 @@ impl Tensor {
             Data::I64(v) => Ok(v.clone()),
             Data::I32(v) => Ok(v.iter().map(|&x| x as i64).collect()),
             Data::I16(v) => Ok(v.iter().map(|&x| x as i64).collect()),
-            Data::I8(v) => Ok(v.iter().map(|&x| x as i64).collect()),
-            Data::U8(v) => Ok(v.iter().map(|&x| x as i64).collect()),
+            Data::I8(v) | Data::I4(v) => Ok(v.iter().map(|&x| x as i64).collect()),
+            Data::U8(v) | Data::U4(v) => Ok(v.iter().map(|&x| x as i64).collect()),
             Data::U16(v) => Ok(v.iter().map(|&x| x as i64).collect()),
             Data::U32(v) => Ok(v.iter().map(|&x| x as i64).collect()),
             Data::U64(v) => Ok(v.iter().map(|&x| x as i64).collect()),
@@ -248,6 +298,8 @@ fn from_f64_values(dtype: DType, values: &[f64]) -> Data {
         DType::F64 => conv::<f64>(values),
         DType::I8 => conv::<i8>(values),
         DType::U8 => conv::<u8>(values),
+        DType::I4 => Data::I4(values.iter().map(|&x| x.clamp(-8.0, 7.0) as i8).collect()),
+        DType::U4 => Data::U4(values.iter().map(|&x| x.clamp(0.0, 15.0) as u8).collect()),
         DType::I16 => conv::<i16>(values),
         DType::U16 => conv::<u16>(values),
         DType::I32 => conv::<i32>(values),
@@ -255,6 +307,29 @@ fn from_f64_values(dtype: DType, values: &[f64]) -> Data {
         DType::I64 => conv::<i64>(values),
         DType::U64 => conv::<u64>(values),
         DType::Bool => conv::<bool>(values),
+    }
+}
+
+/// Checks that every 4-bit value is in its type's range.
+fn check_narrow(data: &Data) -> Result<(), TensorError> {
+    let (dtype, bad) = match data {
+        Data::I4(v) => (
+            DType::I4,
+            v.iter()
+                .find(|&&x| !(-8..=7).contains(&x))
+                .map(|&x| x as i64),
+        ),
+        Data::U4(v) => (DType::U4, v.iter().find(|&&x| x > 15).map(|&x| x as i64)),
+        _ => return Ok(()),
+    };
+    match (bad, dtype.narrow_range()) {
+        (Some(value), Some((lo, hi))) => Err(TensorError::OutOfRange {
+            dtype,
+            value,
+            lo,
+            hi,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -294,5 +369,24 @@ mod tests {
         let t = Tensor::from_vec(vec![3], vec![300.0f32, -1e9, f32::NAN]).unwrap();
         let c = t.cast(DType::I8);
         assert_eq!(c.as_slice::<i8>().unwrap(), &[127, -128, 0]);
+    }
+
+    #[test]
+    fn four_bit_values_are_range_checked_and_read_as_storage() {
+        let t = Tensor::narrow(DType::I4, vec![3], Data::I8(vec![-8, 0, 7])).unwrap();
+        assert_eq!(t.dtype(), DType::I4);
+        assert_eq!(t.as_storage_slice::<i8>().unwrap(), &[-8, 0, 7]);
+        assert!(t.as_slice::<i8>().is_err());
+        assert_eq!(t.to_i64_vec().unwrap(), vec![-8, 0, 7]);
+        let err = Tensor::new(vec![1], Data::I4(vec![8])).unwrap_err();
+        assert!(matches!(err, TensorError::OutOfRange { value: 8, .. }));
+        assert!(Tensor::new(vec![1], Data::U4(vec![16])).is_err());
+        assert!(Tensor::narrow(DType::U4, vec![1], Data::I8(vec![1])).is_err());
+        let c = Tensor::from_vec(vec![3], vec![-20.0f32, 3.0, 20.0])
+            .unwrap()
+            .cast(DType::I4);
+        assert_eq!(c.as_storage_slice::<i8>().unwrap(), &[-8, 3, 7]);
+        assert_eq!(DType::I4.packed_bytes(5), 3);
+        assert_eq!(DType::I8.packed_bytes(5), 5);
     }
 }

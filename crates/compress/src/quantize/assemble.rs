@@ -5,6 +5,7 @@ use super::layers::{Kind, Layer, Status, View};
 use super::measure::{measure, Measured, Variant};
 use super::report::*;
 use super::trim::suffix;
+use super::weights::{Granularity, QWeights};
 use super::{QuantizeConfig, QuantizeError};
 use mw_exec::Plan;
 use mw_ir::ValueId;
@@ -89,6 +90,11 @@ pub(crate) fn measure_all(
     })
 }
 
+/// Bytes of the weight values packed at their format's bits (binary: 8 per byte, ternary: 4).
+fn packed_weight_bytes(w: &QWeights) -> u64 {
+    (w.q.len() as u64 * w.format.bits() as u64).div_ceil(8)
+}
+
 fn float_bytes(t: Option<&Tensor>) -> u64 {
     t.map_or(0, |t| t.byte_len() as u64)
 }
@@ -122,12 +128,12 @@ fn layer_report(
         let s = &lw.w.scales;
         WeightReport {
             tensor: g.value(wu.value).name.clone(),
-            granularity: if lw.w.per_channel {
-                "per-channel"
-            } else {
-                "per-tensor"
-            }
-            .into(),
+            granularity: match &lw.w.granularity {
+                Granularity::PerTensor => "per-tensor".into(),
+                Granularity::PerChannel => "per-channel".into(),
+                Granularity::Grouped { group_size, .. } => format!("group-wise ({group_size})"),
+            },
+            format: lw.w.format.name().into(),
             axis: wu.axis,
             scales: s.len(),
             scale_min: s.iter().copied().fold(f32::INFINITY, f32::min),
@@ -139,7 +145,9 @@ fn layer_report(
         }
     });
     let weight_bytes = match lw {
-        Some(lw) => lw.w.q.len() as u64 + lw.bias.as_ref().map_or(0, |b| 4 * b.q.len() as u64),
+        Some(lw) => {
+            packed_weight_bytes(&lw.w) + lw.bias.as_ref().map_or(0, |b| 4 * b.q.len() as u64)
+        }
         None => float_weight_bytes,
     };
     let accumulator = match (lw, l.kind, l.pool_window) {
@@ -159,6 +167,7 @@ fn layer_report(
         _ => None,
     };
     let numel = view.facts[y.0].as_ref().map_or(0, |f| f.numel() as u64);
+    let act_bytes = qt.map_or(1, |q| (q.qparams.scheme.bits() as u64).div_ceil(8));
     let engine = match &l.status {
         Status::Quantized => "integer".to_string(),
         Status::Float(why) => format!("float (kept: {why})"),
@@ -186,7 +195,7 @@ fn layer_report(
         accumulator,
         weight_bytes,
         float_weight_bytes,
-        activation_bytes: numel * if l.quantized() { 1 } else { 4 },
+        activation_bytes: numel * if l.quantized() { act_bytes } else { 4 },
         sqnr_db: m.and_then(|m| probe(&m.full, m.full_probe[y.0])),
         sqnr_alone_db: alone.and_then(|a| a.probes.first()?.db()),
         model_sqnr_alone_db: alone.and_then(|a| a.output.db()),
@@ -272,14 +281,14 @@ pub(crate) fn report(
         quantized_layers: quantized,
         float_layers: parts.layers.len() - quantized,
     };
-    let granularity = if config.per_channel {
-        "per-channel"
-    } else {
-        "per-tensor"
+    let granularity = match (config.per_channel, config.group_size) {
+        (false, _) => "per-tensor".to_string(),
+        (true, None) => "per-channel".to_string(),
+        (true, Some(g)) => format!("group-wise ({g} input channels; depthwise per-channel)"),
     };
     QuantizeReport {
-        scheme: "w8a8".into(),
-        weights: format!("int8 symmetric {granularity}"),
+        scheme: config.scheme_label(),
+        weights: format!("{} symmetric {granularity}", config.weights.name()),
         activations: format!("{} asymmetric per-tensor", config.activations.name()),
         calibration: config.ranges.label(),
         calibration_examples: observed.examples,

@@ -14,6 +14,7 @@
 //! gets a `_2`, `_3`... suffix.
 use super::layers::{layer_of_node, Layer};
 use super::params::{LayerWeights, QTensor};
+use super::weights::{Granularity, QWeights};
 use super::QuantizeError;
 use crate::calibrate::QParams;
 use mw_ir::rewrite::{apply, Patch};
@@ -94,10 +95,10 @@ impl Builder<'_> {
     /// Scale and zero-point constants for per-tensor parameters.
     fn qparams(&mut self, base: &str, qp: &QParams) -> Result<(ValueId, ValueId), QuantizeError> {
         let scale = self.constant(&format!("{base}_scale"), Tensor::scalar(qp.scale));
-        let zp = if qp.scheme.signed() {
-            Tensor::scalar(qp.zero_point as i8)
-        } else {
-            Tensor::scalar(qp.zero_point as u8)
+        let zp = match (qp.scheme.signed(), qp.scheme.bits()) {
+            (true, 16) => Tensor::scalar(qp.zero_point as i16),
+            (true, _) => Tensor::scalar(qp.zero_point as i8),
+            (false, _) => Tensor::scalar(qp.zero_point as u8),
         };
         let zp = self.constant(&format!("{base}_zp"), zp);
         Ok((scale, zp))
@@ -130,7 +131,8 @@ impl Builder<'_> {
         Ok(q)
     }
 
-    /// `DequantizeLinear(q, scales, zeros, axis)` of a constant; returns the dequantized value.
+    /// `DequantizeLinear(q, scales, zeros, axis)` of a constant (per tensor or per `axis`);
+    /// returns the dequantized value.
     fn dequantized_constant(
         &mut self,
         base: &str,
@@ -139,22 +141,30 @@ impl Builder<'_> {
         axis: usize,
         zero: Tensor,
     ) -> Result<ValueId, QuantizeError> {
-        let qv = self.constant(&format!("{base}_q"), q);
-        let scale = if scales.len() == 1 {
-            Tensor::scalar(scales[0])
+        let (scale, attrs) = if scales.len() == 1 {
+            (Tensor::scalar(scales[0]), Attrs::new())
         } else {
-            Tensor::from_vec(vec![scales.len()], scales.to_vec())
+            let t = Tensor::from_vec(vec![scales.len()], scales.to_vec())
                 .map_err(mw_ir::OpError::from)
-                .map_err(|e| IrError::node(base, "DequantizeLinear", e))?
+                .map_err(|e| IrError::node(base, "DequantizeLinear", e))?;
+            (t, Attrs::new().with("axis", Attr::Int(axis as i64)))
         };
+        self.dequantize(base, q, scale, zero, attrs)
+    }
+
+    /// `DequantizeLinear(q, scale, zero, attrs)` of constants; returns the dequantized value.
+    fn dequantize(
+        &mut self,
+        base: &str,
+        q: Tensor,
+        scale: Tensor,
+        zero: Tensor,
+        attrs: Attrs,
+    ) -> Result<ValueId, QuantizeError> {
+        let qv = self.constant(&format!("{base}_q"), q);
         let sv = self.constant(&format!("{base}_scale"), scale);
         let zv = self.constant(&format!("{base}_zp"), zero);
         let out = self.value(&format!("{base}_dq"));
-        let attrs = if scales.len() == 1 {
-            Attrs::new()
-        } else {
-            Attrs::new().with("axis", Attr::Int(axis as i64))
-        };
         self.node(
             &format!("{base}_DequantizeLinear"),
             "DequantizeLinear",
@@ -163,6 +173,42 @@ impl Builder<'_> {
             out,
         )?;
         Ok(out)
+    }
+
+    /// The weights' DequantizeLinear: per tensor, per output channel, or blocked along the
+    /// input channels (`axis` = the input-channel axis, `block_size` = the group size).
+    fn weights(
+        &mut self,
+        base: &str,
+        w: &QWeights,
+        out_axis: usize,
+    ) -> Result<ValueId, QuantizeError> {
+        let bad = |e: mw_tensor::TensorError| {
+            IrError::node(base, "DequantizeLinear", mw_ir::OpError::from(e))
+        };
+        let zero = |shape: Vec<usize>| {
+            let n = shape.iter().product();
+            Tensor::narrow(w.q.dtype(), shape, mw_tensor::Data::I8(vec![0; n]))
+        };
+        match &w.granularity {
+            Granularity::Grouped {
+                in_axis,
+                group_size,
+                shape,
+            } => {
+                let scale = Tensor::from_vec(shape.clone(), w.scales.clone()).map_err(bad)?;
+                let attrs = Attrs::new()
+                    .with("axis", Attr::Int(*in_axis as i64))
+                    .with("block_size", Attr::Int(*group_size as i64));
+                let z = zero(shape.clone()).map_err(bad)?;
+                self.dequantize(base, w.q.clone(), scale, z, attrs)
+            }
+            _ => {
+                let n = w.scales.len();
+                let z = zero(if n == 1 { vec![] } else { vec![n] }).map_err(bad)?;
+                self.dequantized_constant(base, w.q.clone(), &w.scales, out_axis, z)
+            }
+        }
     }
 }
 
@@ -240,14 +286,7 @@ pub(crate) fn build(parts: &Parts, selected: &[bool]) -> Result<Built, QuantizeE
         };
         if let std::collections::hash_map::Entry::Vacant(e) = weight_dq.entry(wu.value) {
             let name = g.value(wu.value).name.clone();
-            let n = lw.w.scales.len();
-            let dq = b.dequantized_constant(
-                &name,
-                lw.w.q.clone(),
-                &lw.w.scales,
-                wu.axis,
-                zeros::<i8>(n),
-            )?;
+            let dq = b.weights(&name, &lw.w, wu.axis)?;
             e.insert(dq);
         }
         if let (Some(bv), Some(qb)) = (l.bias, lw.bias.as_ref()) {
@@ -300,5 +339,28 @@ pub(crate) fn build(parts: &Parts, selected: &[bool]) -> Result<Built, QuantizeE
     }
     let mut graph = g.clone();
     apply(&mut graph, b.patch)?;
+    if needs_opset_21(parts, selected) {
+        graph.meta.opset = graph.meta.opset.max(21);
+    }
     Ok(Built { graph, quantized })
+}
+
+/// Whether the selected layers use what only opset 21 has: int4 weights, blocked scales or int16
+/// activations.
+pub(crate) fn needs_opset_21(parts: &Parts, selected: &[bool]) -> bool {
+    let weights = parts
+        .weights
+        .iter()
+        .zip(selected)
+        .filter(|(_, s)| **s)
+        .filter_map(|(w, _)| w.as_ref())
+        .any(|lw| {
+            lw.w.q.dtype() != DType::I8 || matches!(lw.w.granularity, Granularity::Grouped { .. })
+        });
+    let int16 = parts
+        .tensors
+        .iter()
+        .flatten()
+        .any(|t| t.qparams.scheme.bits() > 8);
+    weights || int16
 }

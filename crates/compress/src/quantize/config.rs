@@ -33,13 +33,15 @@ impl RangeChoice {
     }
 }
 
-/// The integer type of activations (weights are always int8 symmetric).
+/// The integer type of activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum ActivationType {
     /// int8 over `[-128, 127]`, asymmetric (free zero point).
     Int8,
     /// uint8 over `[0, 255]`, asymmetric.
     UInt8,
+    /// int16 over `[-32768, 32767]`, asymmetric (QuantizeLinear to int16 needs opset 21).
+    Int16,
 }
 
 impl ActivationType {
@@ -47,6 +49,7 @@ impl ActivationType {
         match self {
             ActivationType::Int8 => QScheme::INT8_ASYMMETRIC,
             ActivationType::UInt8 => QScheme::UINT8_ASYMMETRIC,
+            ActivationType::Int16 => QScheme::new(16, true, false).expect("16 bits is in range"),
         }
     }
 
@@ -54,7 +57,116 @@ impl ActivationType {
         match self {
             ActivationType::Int8 => "int8",
             ActivationType::UInt8 => "uint8",
+            ActivationType::Int16 => "int16",
         }
+    }
+
+    pub fn bits(self) -> u32 {
+        match self {
+            ActivationType::Int8 | ActivationType::UInt8 => 8,
+            ActivationType::Int16 => 16,
+        }
+    }
+}
+
+/// How weights are stored: the integer grid, the scale rule and the ONNX element type.
+///
+/// | format   | grid (stored value)   | scale per channel or group          | ONNX type |
+/// |----------|-----------------------|-------------------------------------|-----------|
+/// | `Int8`   | `[-127, 127]`         | `max|w| / 127`                      | INT8      |
+/// | `Int4`   | `[-7, 7]`             | `max|w| / 7`                        | INT4      |
+/// | `Int2`   | `{-1, 0, 1}`          | least squared error over a scale grid | INT4    |
+/// | `Binary` | `{-1, +1}` (sign)     | `mean|w|` (XNOR-Net / BWN)          | INT4      |
+///
+/// Every grid is symmetric with zero point 0 and quantizes with nearest rounding
+/// (`round_half_to_even(w / s)`, clamped; binary: `+1` for `w >= 0`). The 4-bit grid is the
+/// restricted `[-7, 7]`, as ONNX Runtime's `quantize_static` uses for symmetric INT4 weights
+/// (`-8` is never produced, so the grid stays symmetric about zero). 2-bit symmetric is ternary
+/// (the restricted grid of two bits); binary and 2-bit values export as INT4 tensors of their
+/// exact values, which ONNX's DequantizeLinear reads directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum WeightFormat {
+    Int8,
+    Int4,
+    Int2,
+    Binary,
+}
+
+impl WeightFormat {
+    /// Bits of one stored value in a packed deployment.
+    pub fn bits(self) -> u32 {
+        match self {
+            WeightFormat::Int8 => 8,
+            WeightFormat::Int4 => 4,
+            WeightFormat::Int2 => 2,
+            WeightFormat::Binary => 1,
+        }
+    }
+
+    /// Largest stored magnitude.
+    pub fn qmax(self) -> f32 {
+        match self {
+            WeightFormat::Int8 => 127.0,
+            WeightFormat::Int4 => 7.0,
+            WeightFormat::Int2 | WeightFormat::Binary => 1.0,
+        }
+    }
+
+    /// The element type the values are stored in (in memory and in ONNX).
+    pub fn dtype(self) -> mw_tensor::DType {
+        match self {
+            WeightFormat::Int8 => mw_tensor::DType::I8,
+            _ => mw_tensor::DType::I4,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::Int8 => "int8",
+            WeightFormat::Int4 => "int4",
+            WeightFormat::Int2 => "int2 (ternary)",
+            WeightFormat::Binary => "binary",
+        }
+    }
+}
+
+/// A named weight/activation scheme (`w4a8`...): the CLI's `--scheme`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Scheme {
+    pub weights: WeightFormat,
+    /// Activation bits: 8 or 16.
+    pub activation_bits: u32,
+}
+
+impl Scheme {
+    /// Every scheme: weights of 8, 4, 2 or 1 bits, activations of 8 or 16.
+    pub const ALL: [&'static str; 8] = [
+        "w8a8", "w8a16", "w4a8", "w4a16", "w2a8", "w2a16", "w1a8", "w1a16",
+    ];
+
+    /// `w{8,4,2,1}a{8,16}`; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Scheme> {
+        let (w, a) = s.strip_prefix('w')?.split_once('a')?;
+        let weights = match w {
+            "8" => WeightFormat::Int8,
+            "4" => WeightFormat::Int4,
+            "2" => WeightFormat::Int2,
+            "1" => WeightFormat::Binary,
+            _ => return None,
+        };
+        let activation_bits = match a {
+            "8" => 8,
+            "16" => 16,
+            _ => return None,
+        };
+        Some(Scheme {
+            weights,
+            activation_bits,
+        })
+    }
+
+    pub fn label(self) -> String {
+        format!("w{}a{}", self.weights.bits(), self.activation_bits)
     }
 }
 
@@ -73,8 +185,14 @@ pub enum OverflowPolicy {
 pub struct QuantizeConfig {
     pub ranges: RangeChoice,
     pub activations: ActivationType,
+    pub weights: WeightFormat,
     /// Per-output-channel weight scales (`false`: one scale per weight tensor).
     pub per_channel: bool,
+    /// Group-wise weight scales: one per output channel and per group of this many consecutive
+    /// input channels (blocked DequantizeLinear, opset 21). `None`: per channel (or per tensor).
+    /// Layers whose input-channel count per group is 1 (depthwise, single-channel input) stay
+    /// per channel.
+    pub group_size: Option<usize>,
     /// Node names whose layers stay in float. Unknown names are an error.
     pub keep_float: Vec<String>,
     /// Keep the first weighted layer (Conv, MatMul or Gemm) in float.
@@ -92,12 +210,25 @@ pub struct QuantizeConfig {
     pub limits: Limits,
 }
 
+impl QuantizeConfig {
+    /// `w<bits>a<bits>` of the configured weights and activations.
+    pub fn scheme_label(&self) -> String {
+        Scheme {
+            weights: self.weights,
+            activation_bits: self.activations.bits(),
+        }
+        .label()
+    }
+}
+
 impl Default for QuantizeConfig {
     fn default() -> Self {
         QuantizeConfig {
             ranges: RangeChoice::Method(Method::MinMax),
             activations: ActivationType::Int8,
+            weights: WeightFormat::Int8,
             per_channel: true,
+            group_size: None,
             keep_float: Vec::new(),
             keep_first: false,
             keep_last: false,
@@ -106,6 +237,23 @@ impl Default for QuantizeConfig {
             bins: DEFAULT_BINS,
             measure: true,
             limits: Limits::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_parse_and_print() {
+        for name in Scheme::ALL {
+            assert_eq!(Scheme::parse(name).unwrap().label(), name);
+        }
+        let s = Scheme::parse("w1a16").unwrap();
+        assert_eq!((s.weights, s.activation_bits), (WeightFormat::Binary, 16));
+        for bad in ["w3a8", "w4a4", "w8", "a8", "w4a8x", "W4A8", ""] {
+            assert!(Scheme::parse(bad).is_none(), "{bad}");
         }
     }
 }

@@ -43,6 +43,8 @@ pub(crate) struct WeightUse {
     pub value: ValueId,
     /// Axis of the output channels in the weight tensor (per-channel quantization axis).
     pub axis: usize,
+    /// Axis of the input channels (the group-wise quantization axis).
+    pub in_axis: usize,
     /// Products summed into one accumulator (`C/g · kh · kw`, or `K`).
     pub reduction: usize,
 }
@@ -263,6 +265,7 @@ fn conv(view: &View, id: NodeId, layer: &mut Layer) -> Result<(), String> {
     layer.weight = Some(WeightUse {
         value: wv,
         axis: 0,
+        in_axis: 1,
         reduction: w.shape()[1..].iter().product(),
     });
     Ok(())
@@ -289,6 +292,7 @@ fn matmul(view: &View, id: NodeId, layer: &mut Layer) -> Result<(), String> {
     layer.weight = Some(WeightUse {
         value: wv,
         axis: 1,
+        in_axis: 0,
         reduction: k,
     });
     let y = layer.outputs[0];
@@ -347,6 +351,7 @@ fn gemm(view: &View, id: NodeId, layer: &mut Layer) -> Result<(), String> {
     layer.weight = Some(WeightUse {
         value: wv,
         axis,
+        in_axis: 1 - axis,
         reduction: k,
     });
     Ok(())

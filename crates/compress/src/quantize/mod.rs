@@ -51,7 +51,9 @@ mod report;
 mod trim;
 mod weights;
 
-pub use config::{ActivationType, OverflowPolicy, QuantizeConfig, RangeChoice};
+pub use config::{
+    ActivationType, OverflowPolicy, QuantizeConfig, RangeChoice, Scheme, WeightFormat,
+};
 pub use error::QuantizeError;
 pub use measure::SQNR_EXACT_DB;
 pub use report::{
@@ -129,8 +131,7 @@ where
 
     let (tensors, weights) = loop {
         let tensors = params::resolve(&view, &layers, &calibrated, scheme)?;
-        let (weights, refused) =
-            params::prepare_weights(&view, &layers, &tensors, config.per_channel)?;
+        let (weights, refused) = params::prepare_weights(&view, &layers, &tensors, config)?;
         if refused.is_empty() {
             break (tensors, weights);
         }
@@ -188,6 +189,13 @@ fn validate(c: &QuantizeConfig) -> Result<(), QuantizeError> {
             "holdout_every = 1 would hold back every example".into(),
         ));
     }
+    if let Some(g) = c.group_size {
+        if g == 0 || !c.per_channel {
+            return Err(QuantizeError::Config(format!(
+                "group size {g} needs per-channel weights and a size of at least 1"
+            )));
+        }
+    }
     if let RangeChoice::Auto(m) = &c.ranges {
         if m.is_empty() {
             return Err(QuantizeError::Config("auto needs candidate methods".into()));
@@ -196,7 +204,31 @@ fn validate(c: &QuantizeConfig) -> Result<(), QuantizeError> {
     Ok(())
 }
 
+/// Ops whose attributes became inputs between the model's opset and 21 cannot be written at
+/// opset 21 unchanged; sub-8-bit weights, groups and int16 activations need opset 21.
+fn check_opset_21(g: &Graph, c: &QuantizeConfig) -> Result<(), QuantizeError> {
+    let lowbit = c.weights != WeightFormat::Int8
+        || c.group_size.is_some()
+        || c.activations == ActivationType::Int16;
+    if !lowbit || g.meta.opset >= 18 {
+        return Ok(());
+    }
+    let stale = g
+        .nodes
+        .iter()
+        .find(|n| n.op.op_type().starts_with("Reduce") && n.op.attrs().get("axes").is_some());
+    match stale {
+        Some(_) => Err(QuantizeError::Opset {
+            opset: g.meta.opset,
+            reason: "int4 weights, groups and int16 activations are written at opset 21, where \
+                     Reduce* ops take axes as an input; convert the model to opset 18 or later",
+        }),
+        None => Ok(()),
+    }
+}
+
 fn check_model(g: &Graph, c: &QuantizeConfig) -> Result<(), QuantizeError> {
+    check_opset_21(g, c)?;
     let (need, why) = if c.per_channel {
         (
             13,

@@ -1,7 +1,10 @@
 //! Quantization parameters of every tensor on the int8 path, and of every weighted layer.
 use super::calib::Calibrated;
+use super::config::QuantizeConfig;
 use super::layers::{Kind, Layer, View};
-use super::weights::{accumulator_bound, quantize_bias, quantize_weights, Bound, QBias, QWeights};
+use super::weights::{
+    accumulator_bound, quantize_bias, quantize_weights, Bound, QBias, QWeights, WeightLayout,
+};
 use super::QuantizeError;
 use crate::calibrate::{qparams_from_range, Candidate, QParams, QScheme};
 use mw_ir::ValueId;
@@ -18,10 +21,10 @@ pub(crate) struct QTensor {
     pub candidates: Vec<Candidate>,
 }
 
-/// Scale 1/256 from the bottom of the grid: `[0, 255/256]` for a probability.
+/// Scale `1/2^bits` from the bottom of the grid: `[0, 255/256]` for a probability in 8 bits.
 pub(crate) fn softmax_qparams(scheme: QScheme) -> QParams {
     QParams {
-        scale: 1.0 / 256.0,
+        scale: 1.0 / (1u32 << scheme.bits()) as f32,
         zero_point: scheme.qmin(),
         scheme,
     }
@@ -76,7 +79,7 @@ pub(crate) fn resolve(
             QTensor {
                 qparams: qp,
                 method: "fixed".into(),
-                range: (0.0, 255.0 / 256.0),
+                range: (0.0, 1.0 - qp.scale),
                 observed: calibrated[y.0].as_ref().map(|c| c.observed),
                 candidates: Vec::new(),
             }
@@ -105,7 +108,7 @@ pub(crate) fn prepare_weights(
     view: &View,
     layers: &[Layer],
     tensors: &[Option<QTensor>],
-    per_channel: bool,
+    config: &QuantizeConfig,
 ) -> Result<Prepared, QuantizeError> {
     let mut out = vec![None; layers.len()];
     let mut refused = Vec::new();
@@ -115,7 +118,12 @@ pub(crate) fn prepare_weights(
         };
         let wv = view.g.value(wu.value);
         let t = wv.konst.as_deref().expect("weights are constants");
-        let w = quantize_weights(t, wu.axis, per_channel)
+        let layout = WeightLayout {
+            axis: wu.axis,
+            per_channel: config.per_channel,
+            groups: config.group_size.map(|g| (wu.in_axis, g)),
+        };
+        let w = quantize_weights(t, layout, config.weights)
             .map_err(|e| QuantizeError::calib(&wv.name, e))?;
         let input = &tensors[layer.inputs[0].0]
             .as_ref()

@@ -7,8 +7,10 @@ use std::fmt::Write;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WeightReport {
     pub tensor: String,
-    /// `per-channel` or `per-tensor`.
+    /// `per-channel`, `per-tensor` or `group-wise (N)`.
     pub granularity: String,
+    /// `int8`, `int4`, `int2 (ternary)` or `binary`.
+    pub format: String,
     /// Channel axis of the weight tensor (per-channel).
     pub axis: usize,
     pub scales: usize,

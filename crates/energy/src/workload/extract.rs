@@ -217,7 +217,7 @@ impl Builder<'_, '_> {
             }
             None => (None, 0),
         };
-        let precision = Precision::of_dtype(t.dtype());
+        let precision = weight_precision(t);
         let elements = t.len() as u64;
         self.charged.insert(init);
         Some(WeightTensor {
@@ -241,11 +241,42 @@ impl Builder<'_, '_> {
                 continue;
             }
             if let Some(t) = value.konst.as_deref() {
-                bits += t.len() as u64 * Precision::of_dtype(t.dtype()).bits() as u64;
+                bits += t.len() as u64 * element_bits(t.dtype()) as u64;
             }
         }
         bits
     }
+}
+
+/// Bits of one stored element: 4 for INT4/UINT4 (packed two per byte), else its precision.
+fn element_bits(dtype: mw_tensor::DType) -> u32 {
+    match dtype {
+        mw_tensor::DType::I4 | mw_tensor::DType::U4 => 4,
+        d => Precision::of_dtype(d).bits(),
+    }
+}
+
+/// The precision of stored weight values: their element type's (INT4: 4 bits), narrowed for
+/// signed codes of fewer levels — `{-1, +1}` (binary: 1 bit) and `{-1, 0, 1}` (ternary: 2
+/// bits), the exact values binary and 2-bit weights are exported as inside INT4/INT8 tensors.
+fn weight_precision(t: &mw_tensor::Tensor) -> Precision {
+    use mw_tensor::DType;
+    let dtype = t.dtype();
+    if !matches!(dtype, DType::I4 | DType::I8) {
+        return match dtype {
+            DType::U4 => Precision::Int(4),
+            d => Precision::of_dtype(d),
+        };
+    }
+    let values = t.to_i64_vec().unwrap_or_default();
+    let bits = if !values.is_empty() && values.iter().all(|&x| x == -1 || x == 1) {
+        1
+    } else if values.iter().all(|&x| (-1..=1).contains(&x)) {
+        2
+    } else {
+        element_bits(dtype)
+    };
+    Precision::Int(bits)
 }
 
 /// MACs of integer ops whose `Op::cost` reports none, from standard ONNX layouts.

@@ -47,7 +47,7 @@ macro_rules! dispatch_numeric {
                 type $T = u64;
                 $body
             }
-            mw_tensor::DType::Bool => $other,
+            mw_tensor::DType::Bool | mw_tensor::DType::I4 | mw_tensor::DType::U4 => $other,
         }
     };
 }
@@ -142,6 +142,8 @@ pub(crate) fn onnx_code(dtype: DType) -> i64 {
         DType::F32 => 1,
         DType::U8 => 2,
         DType::I8 => 3,
+        DType::U4 => 21,
+        DType::I4 => 22,
         DType::U16 => 4,
         DType::I16 => 5,
         DType::I32 => 6,
@@ -173,7 +175,7 @@ pub(crate) fn cost(
             .and_then(|f| f.konst.as_ref())
         {
             c.params += k.len() as u64;
-            c.weight_bytes += k.byte_len() as u64;
+            c.weight_bytes += k.dtype().packed_bytes(k.len()) as u64;
         }
     }
     c

@@ -1,5 +1,5 @@
-//! DequantizeLinear: `y = (x - zero_point) * scale` from int8, uint8, int16, uint16 or int32
-//! to f32, per tensor, per axis (opset 13) or blocked (opset 21).
+//! DequantizeLinear: `y = (x - zero_point) * scale` from int4, uint4 (opset 21), int8, uint8,
+//! int16, uint16 or int32 to f32, per tensor, per axis (opset 13) or blocked (opset 21).
 //!
 //! The difference is exact in integers and converted to f32 before the multiplication, as in
 //! ONNX Runtime. `output_dtype` (opset 23) must be float (or absent): float16/bfloat16 outputs
@@ -11,7 +11,7 @@ use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Fact, Op, OpError};
 use mw_kernels::elementwise as k;
 use mw_tensor::{DType, Element, Tensor};
 
-const INPUTS: &str = "i8, u8, i16, u16 or i32";
+const INPUTS: &str = "i4, u4, i8, u8, i16, u16 or i32";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DequantizeLinear {
@@ -36,7 +36,7 @@ pub fn build_dequantize_linear(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn
 fn check_input(x: DType, zp: Option<DType>) -> Result<(), OpError> {
     if !matches!(
         x,
-        DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32
+        DType::I4 | DType::U4 | DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32
     ) {
         return Err(bad_dtype(0, INPUTS, x));
     }
@@ -56,8 +56,9 @@ impl DequantizeLinear {
         let layout = self
             .axis
             .layout(x.shape(), scale.shape(), zp.map(Tensor::shape))?;
-        let zp = zp.map(|z| z.as_slice::<Q>()).transpose()?;
-        let y = k::dequantize_linear(x.as_slice::<Q>()?, scale.as_slice::<f32>()?, zp, layout)
+        let zp = zp.map(|z| z.as_storage_slice::<Q>()).transpose()?;
+        let x_values = x.as_storage_slice::<Q>()?;
+        let y = k::dequantize_linear(x_values, scale.as_slice::<f32>()?, zp, layout)
             .map_err(kernel_error)?;
         Ok(Tensor::from_vec(x.shape().to_vec(), y)?)
     }
@@ -89,8 +90,8 @@ impl Op for DequantizeLinear {
         check_input(x.dtype(), zp.map(Tensor::dtype))?;
         expect_dtype(1, scale.dtype(), DType::F32)?;
         let out = match x.dtype() {
-            DType::I8 => self.apply::<i8>(x, scale, zp)?,
-            DType::U8 => self.apply::<u8>(x, scale, zp)?,
+            DType::I8 | DType::I4 => self.apply::<i8>(x, scale, zp)?,
+            DType::U8 | DType::U4 => self.apply::<u8>(x, scale, zp)?,
             DType::I16 => self.apply::<i16>(x, scale, zp)?,
             DType::U16 => self.apply::<u16>(x, scale, zp)?,
             DType::I32 => self.apply::<i32>(x, scale, zp)?,
@@ -184,6 +185,46 @@ mod tests {
     }
 
     #[test]
+    fn int4_per_axis_and_blocked() {
+        use mw_tensor::Data;
+        let i4 =
+            |shape: &[usize], v: Vec<i8>| Some(Tensor::new(shape.to_vec(), Data::I4(v)).unwrap());
+        // [2, 4] int4 weights, per output channel (axis 0).
+        let w = i4(&[2, 4], vec![-8, -1, 0, 7, 1, 2, 3, -7]);
+        let attrs = Attrs::new().with("axis", Attr::Int(0));
+        let y = dq(
+            &attrs,
+            &[w.clone(), t(&[2], vec![0.5f32, 2.0]), i4(&[2], vec![0, 0])],
+        )
+        .unwrap();
+        assert_eq!(
+            y.as_slice::<f32>().unwrap(),
+            &[-4.0, -0.5, 0.0, 3.5, 2.0, 4.0, 6.0, -14.0]
+        );
+        // Blocks of 2 along axis 1: scales [2, 2].
+        let attrs = Attrs::new()
+            .with("axis", Attr::Int(1))
+            .with("block_size", Attr::Int(2));
+        let s = t(&[2, 2], vec![1.0f32, 10.0, 0.5, 0.25]);
+        let y = dq(&attrs, &[w, s]).unwrap();
+        assert_eq!(
+            y.as_slice::<f32>().unwrap(),
+            &[-8.0, -1.0, 0.0, 70.0, 0.5, 1.0, 0.75, -1.75]
+        );
+        let u4 = Some(Tensor::new(vec![2], Data::U4(vec![0, 15])).unwrap());
+        let y = dq(
+            &Attrs::new(),
+            &[
+                u4,
+                t(&[], vec![1.0f32]),
+                Some(Tensor::new(vec![], Data::U4(vec![8])).unwrap()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(y.as_slice::<f32>().unwrap(), &[-8.0, 7.0]);
+    }
+
+    #[test]
     fn refusals() {
         let err = dq(
             &Attrs::new(),
@@ -220,5 +261,13 @@ mod tests {
         let out = attrs_axis0.infer(&[Some(&w), Some(&s), Some(&z)]).unwrap();
         let c = attrs_axis0.cost(&[Some(&w), Some(&s), Some(&z)], &out);
         assert_eq!((c.elementwise, c.params, c.weight_bytes), (96, 48, 72));
+        // int4 weights count packed: 32 values in 16 bytes.
+        let w4 = Fact::of(&Tensor::new(vec![8, 4], mw_tensor::Data::I4(vec![1; 32])).unwrap());
+        let z4 = Fact::of(&Tensor::new(vec![8], mw_tensor::Data::I4(vec![0; 8])).unwrap());
+        let out = attrs_axis0
+            .infer(&[Some(&w4), Some(&s), Some(&z4)])
+            .unwrap();
+        let c = attrs_axis0.cost(&[Some(&w4), Some(&s), Some(&z4)], &out);
+        assert_eq!((c.params, c.weight_bytes), (48, 16 + 32 + 4));
     }
 }

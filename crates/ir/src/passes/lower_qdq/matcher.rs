@@ -181,7 +181,8 @@ impl<'a> Matcher<'a> {
         })
     }
 
-    /// `v` as constant 8-bit weights dequantized per tensor or per `axis` of `rank`.
+    /// `v` as constant 8-bit or 4-bit weights dequantized per tensor or per `axis` of `rank`
+    /// (4-bit values are widened to int8 by the pattern; group-wise scales are refused).
     pub fn weights(&self, v: ValueId, axis: usize) -> Result<QWeights, Why> {
         let (_, dq) = self
             .producer(v)
@@ -192,12 +193,25 @@ impl<'a> Matcher<'a> {
             .konst(x)
             .ok_or_else(|| format!("weights `{}` are not constant", self.name(x)))?
             .clone();
-        if !matches!(tensor.dtype(), DType::I8 | DType::U8) {
+        if !matches!(
+            tensor.dtype(),
+            DType::I8 | DType::U8 | DType::I4 | DType::U4
+        ) {
             return Err(format!(
-                "weights `{}` are {}, not 8-bit",
+                "weights `{}` are {}, not 8-bit or 4-bit",
                 self.name(x),
                 tensor.dtype()
             ));
+        }
+        if let Some(Attr::Int(bs)) = dq.op.attrs().get("block_size") {
+            if *bs > 0 {
+                return Err(format!(
+                    "weights `{}` are quantized group-wise (block_size {bs}): the integer ops \
+                     rescale each output channel's int32 sum by one multiplier, which \
+                     per-group scales do not have",
+                    self.name(x)
+                ));
+            }
         }
         let scale = input(dq, 1)?;
         let scales = self

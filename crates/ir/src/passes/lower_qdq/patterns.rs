@@ -13,7 +13,8 @@
 //! | `MaxPool / Reshape / Flatten / Transpose / Squeeze / Unsqueeze / Identity / Slice(DQ(x))` | the same op on 8-bit (+ MwQRequantize when parameters differ) |
 //! | `DQ(x)` (a re-quantization)                          | MwQRequantize                      |
 //!
-//! DQ(x) is a per-tensor 8-bit activation; DQ(W) constant 8-bit weights per tensor or per output
+//! DQ(x) is a per-tensor 8-bit activation; DQ(W) constant 8-bit or 4-bit weights (4-bit widened
+//! to int8 constants of the same values; group-wise scales are refused) per tensor or per output
 //! channel; a bias is a DequantizeLinear of an int32 constant (used as is when its scale is
 //! `s_x · s_w`, rescaled otherwise) or a float constant (quantized here). The intermediate float
 //! values must have no other reader. A fused activation becomes the `qmin`/`qmax` clamp unless the
@@ -24,7 +25,7 @@ use crate::ops::elementwise::Softmax;
 use crate::ops::quant::Clamp;
 use crate::rewrite::Patch;
 use crate::{Attr, Node, NodeId, ValueId};
-use mw_tensor::{DType, Tensor};
+use mw_tensor::{DType, Data, Tensor};
 
 /// Ops that move or select 8-bit values without arithmetic.
 const MOVEMENT: &[&str] = &[
@@ -161,9 +162,46 @@ impl<'p, 'a> Pattern<'p, 'a> {
         [Some(value), Some(w.scale), Some(zp)]
     }
 
+    /// 4-bit weights (and their zero points) as new int8 constants of the same values: the
+    /// integer kernels take int8 weights, and every int4/uint4 value is an int8/uint8 value.
+    fn widen(&self, b: &mut Builder, w: QWeights) -> Result<QWeights, Why> {
+        let wide = |t: &Tensor| -> Result<Option<Tensor>, Why> {
+            let data = match t.data() {
+                Data::I4(v) => Data::I8(v.clone()),
+                Data::U4(v) => Data::U8(v.clone()),
+                _ => return Ok(None),
+            };
+            Tensor::new(t.shape().to_vec(), data)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        };
+        let Some(tensor) = wide(&w.tensor)? else {
+            return Ok(w);
+        };
+        let value = b.constant(&format!("{}_weights_int8", self.name()), tensor.clone());
+        let zero_point = match w.zero_point {
+            None => None,
+            Some(z) => {
+                let zt = self
+                    .m
+                    .konst(z)
+                    .ok_or("the weights' zero point is not constant")?;
+                let zt = wide(zt)?.unwrap_or_else(|| zt.clone());
+                Some(b.constant(&format!("{}_weights_zero_point", self.name()), zt))
+            }
+        };
+        Ok(QWeights {
+            value,
+            tensor,
+            zero_point,
+            ..w
+        })
+    }
+
     fn conv(&self, b: &mut Builder) -> Result<(), Why> {
         let x = self.m.dequantized(input(self.core, 0)?)?;
         let w = self.m.weights(input(self.core, 1)?, 0)?;
+        let w = self.widen(b, w)?;
         let m_out = *w.tensor.shape().first().ok_or("scalar weights")?;
         let bias = self.bias(b, self.core.inputs.get(2).copied().flatten(), &x, &w, m_out)?;
         let mut inputs: Vec<Option<ValueId>> = self.triple(b, &x, self.name()).to_vec();
@@ -179,6 +217,7 @@ impl<'p, 'a> Pattern<'p, 'a> {
     fn matmul(&self, b: &mut Builder, mm: &Node, bias: Option<ValueId>) -> Result<(), Why> {
         let a = self.m.dequantized(input(mm, 0)?)?;
         let w = self.m.weights(input(mm, 1)?, 1)?;
+        let w = self.widen(b, w)?;
         self.qgemm(b, &a, &w, w.value, bias)
     }
 
@@ -223,6 +262,7 @@ impl<'p, 'a> Pattern<'p, 'a> {
         let w = self
             .m
             .weights(input(self.core, 1)?, usize::from(!trans_b))?;
+        let w = self.widen(b, w)?;
         let (w_value, w) = if trans_b {
             let t = transpose_2d(&w.tensor)?;
             let id = b.constant(&format!("{}_weights_kn", self.name()), t.clone());
