@@ -110,6 +110,7 @@ fn check_all(p: &Conv2dParams, seed: u64) -> Result<(), String> {
         check::<i8, u8>(format, p, s ^ 2, RoundingMode::FloatHalfEven)?;
         check::<i16, i16>(format, p, s ^ 3, RoundingMode::FixedPoint)?;
         check::<i16, u8>(format, p, s ^ 4, RoundingMode::FloatHalfEven)?;
+        check::<i16, i16>(format, p, s ^ 5, RoundingMode::SoftFloat)?;
         check_int8_equivalence::<u8, u8>(format, p, s ^ 5)?;
         check_int8_equivalence::<i8, i8>(format, p, s ^ 6)?;
     }

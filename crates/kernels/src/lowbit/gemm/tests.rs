@@ -79,6 +79,8 @@ fn check_all(shape: (usize, usize, usize), seed: u64) -> Result<(), String> {
         check::<i16, i16>(format, shape, s ^ 4, RoundingMode::FixedPoint)?;
         check::<i16, i8>(format, shape, s ^ 5, RoundingMode::FloatHalfEven)?;
         check::<u8, i16>(format, shape, s ^ 6, RoundingMode::FixedPoint)?;
+        check::<i16, i16>(format, shape, s ^ 7, RoundingMode::SoftFloat)?;
+        check::<i8, i8>(format, shape, s ^ 8, RoundingMode::SoftFloat)?;
         check_int8_equivalence::<u8, u8>(format, shape, s ^ 7)?;
         check_int8_equivalence::<i8, i8>(format, shape, s ^ 8)?;
     }
