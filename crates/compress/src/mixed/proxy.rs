@@ -10,6 +10,9 @@ pub struct Holdout {
     pub batches: Vec<Tensor>,
     /// Per example, the float model's output as probabilities.
     pub reference: Vec<Vec<f64>>,
+    /// Whether the model outputs probabilities (every float row is a distribution); then a
+    /// candidate's rows are renormalized, else they go through softmax like the float ones.
+    pub probabilities: bool,
     /// Per example, its label (when the caller has them).
     pub labels: Option<Vec<usize>>,
 }
@@ -33,17 +36,23 @@ impl Holdout {
         labels: Option<Vec<usize>>,
         limits: Limits,
     ) -> Result<Holdout, ExecError> {
-        let reference = rows(graph, &batches, limits)?;
+        let raw = rows(graph, &batches, limits)?;
+        let probabilities = raw.iter().all(|r| is_distribution(r));
+        let reference = raw.iter().map(|r| to_probabilities(r, probabilities)).collect();
         Ok(Holdout {
             batches,
             reference,
+            probabilities,
             labels,
         })
     }
 
     /// Scores `graph` (run in the float engine: QDQ graphs fake-quantize).
     pub fn score(&self, graph: &Graph, limits: Limits) -> Result<Score, ExecError> {
-        let got = rows(graph, &self.batches, limits)?;
+        let got: Vec<Vec<f64>> = rows(graph, &self.batches, limits)?
+            .iter()
+            .map(|r| to_probabilities(r, self.probabilities))
+            .collect();
         let n = got.len().min(self.reference.len()).max(1) as f64;
         let mut kl = 0.0;
         let mut agree = 0usize;
@@ -64,8 +73,7 @@ impl Holdout {
     }
 }
 
-/// The first output of `graph` over every batch, one probability row per example (rows that
-/// are not already a distribution go through softmax).
+/// The first output of `graph` over every batch, one row per example.
 fn rows(graph: &Graph, batches: &[Tensor], limits: Limits) -> Result<Vec<Vec<f64>>, ExecError> {
     let plan = Plan::new(graph.clone(), limits)?;
     let mut out = Vec::new();
@@ -75,17 +83,28 @@ fn rows(graph: &Graph, batches: &[Tensor], limits: Limits) -> Result<Vec<Vec<f64
         let v = y.to_f64_vec();
         let width = v.len() / n;
         for row in v.chunks(width.max(1)) {
-            out.push(to_probabilities(row));
+            out.push(row.to_vec());
         }
     }
     Ok(out)
 }
 
-/// `row` itself if it is a distribution (non-negative, sums to 1 within 1e-3), else its softmax.
-pub fn to_probabilities(row: &[f64]) -> Vec<f64> {
+/// Non-negative and summing to 1 within 1e-3.
+pub fn is_distribution(row: &[f64]) -> bool {
     let sum: f64 = row.iter().sum();
-    if row.iter().all(|&x| x >= 0.0) && (sum - 1.0).abs() < 1e-3 {
-        return row.to_vec();
+    row.iter().all(|&x| x >= 0.0) && (sum - 1.0).abs() < 1e-3
+}
+
+/// `row` renormalized to sum 1 (`probabilities`: the model outputs a distribution, which
+/// quantization perturbs), else its softmax. A row of zeros becomes uniform.
+pub fn to_probabilities(row: &[f64], probabilities: bool) -> Vec<f64> {
+    if probabilities {
+        let clamped: Vec<f64> = row.iter().map(|&x| x.max(0.0)).collect();
+        let sum: f64 = clamped.iter().sum();
+        if sum > 0.0 {
+            return clamped.into_iter().map(|x| x / sum).collect();
+        }
+        return vec![1.0 / row.len().max(1) as f64; row.len()];
     }
     let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let e: Vec<f64> = row.iter().map(|&x| (x - m).exp()).collect();
@@ -126,8 +145,10 @@ mod tests {
         let p = [0.5, 0.5];
         assert_eq!(kl_divergence(&p, &p), 0.0);
         assert!(kl_divergence(&p, &[0.9, 0.1]) > 0.3);
-        assert_eq!(to_probabilities(&[0.25, 0.75]), vec![0.25, 0.75]);
-        let s = to_probabilities(&[0.0, 0.0, 0.0]);
+        assert_eq!(to_probabilities(&[0.25, 0.75], true), vec![0.25, 0.75]);
+        assert_eq!(to_probabilities(&[0.5, 1.5], true), vec![0.25, 0.75]);
+        assert!(is_distribution(&[0.25, 0.75]) && !is_distribution(&[0.5, 1.5]));
+        let s = to_probabilities(&[0.0, 0.0, 0.0], false);
         assert!((s[0] - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(argmax(&[0.1, 0.7, 0.7]), 1);
     }
