@@ -5,11 +5,11 @@
 use crate::dataset::{DatasetSpec, SplitArg};
 use anyhow::{bail, Context, Result};
 use mw_compress::calibrate::Method;
+use mw_compress::mixed::{self, Budget, Holdout, MixedConfig, MixedReport};
 use mw_compress::quantize::{
     try_quantize, ActivationType, OverflowPolicy, QuantizeConfig, QuantizeReport, RangeChoice,
     Scheme,
 };
-use mw_compress::mixed::{self, Budget, Holdout, MixedConfig, MixedReport};
 use mw_ir::Limits;
 use mw_tensor::Tensor;
 use std::path::Path;
@@ -266,7 +266,11 @@ pub fn mixed_file(
 }
 
 /// Examples `indices` in batches of `step`, concatenated along axis 0.
-fn gather(examples: &crate::dataset::Examples, indices: &[usize], step: usize) -> Result<Vec<Tensor>> {
+fn gather(
+    examples: &crate::dataset::Examples,
+    indices: &[usize],
+    step: usize,
+) -> Result<Vec<Tensor>> {
     let mut out = Vec::new();
     for chunk in indices.chunks(step) {
         let mut data: Vec<f32> = Vec::new();

@@ -80,7 +80,10 @@ mod tests {
         let mut front: Vec<(f64, f64)> = all
             .iter()
             .copied()
-            .filter(|&(r, k)| !all.iter().any(|&(r2, k2)| r2 <= r && k2 <= k && (r2 < r || k2 < k)))
+            .filter(|&(r, k)| {
+                !all.iter()
+                    .any(|&(r2, k2)| r2 <= r && k2 <= k && (r2 < r || k2 < k))
+            })
             .collect();
         front.sort_by(|a, b| a.0.total_cmp(&b.0));
         front.dedup();
@@ -98,7 +101,12 @@ mod tests {
         let got: Vec<(f64, f64)> = front.iter().map(|p| (p.resource, p.cost)).collect();
         assert_eq!(got, brute(&options));
         for p in &front {
-            let r: f64 = p.picks.iter().zip(&options).map(|(&i, o)| o[i].resource).sum();
+            let r: f64 = p
+                .picks
+                .iter()
+                .zip(&options)
+                .map(|(&i, o)| o[i].resource)
+                .sum();
             assert_eq!(r, p.resource);
         }
     }

@@ -206,7 +206,10 @@ pub fn search(
     };
     let predict = |picks: &[usize]| Predicted::of(&sensitivity, picks, base_cost, base_score);
     let base = Evaluated {
-        layers: layers.iter().map(|n| (n.clone(), label(base_format))).collect(),
+        layers: layers
+            .iter()
+            .map(|n| (n.clone(), label(base_format)))
+            .collect(),
         source: "base".into(),
         predicted_weight_bytes: base_cost.weight_bytes,
         predicted_energy_uj: base_cost.energy_uj,
@@ -234,7 +237,10 @@ pub fn search(
         let cost = ctx.meter(&g)?;
         let p = predict(picks);
         let e = Evaluated {
-            layers: formats.iter().map(|(n, &f)| (n.clone(), label(f))).collect(),
+            layers: formats
+                .iter()
+                .map(|(n, &f)| (n.clone(), label(f)))
+                .collect(),
             source: source.into(),
             predicted_weight_bytes: p.bytes,
             predicted_energy_uj: p.energy,
@@ -249,7 +255,10 @@ pub fn search(
         graphs.push(g);
         Ok(fits)
     };
-    for (front, name) in [(&bytes_front, "bytes front"), (&energy_front, "energy front")] {
+    for (front, name) in [
+        (&bytes_front, "bytes front"),
+        (&energy_front, "energy front"),
+    ] {
         for p in spread(front, config.spread) {
             visit(&p.picks, name)?;
         }
@@ -259,7 +268,11 @@ pub fn search(
         Budget::EnergyUj(e) => (&energy_front, "energy front", e),
     };
     let mut fitting = 0;
-    for p in budget_front.iter().rev().filter(|p| p.resource <= budget_value) {
+    for p in budget_front
+        .iter()
+        .rev()
+        .filter(|p| p.resource <= budget_value)
+    {
         if fitting >= config.near_budget {
             break;
         }
@@ -326,7 +339,9 @@ fn check(config: &MixedConfig) -> Result<(), MixedError> {
         Budget::WeightBytes(v) | Budget::EnergyUj(v) => v,
     };
     if !(value.is_finite() && value > 0.0) {
-        return Err(MixedError::Config(format!("budget {value} is not positive")));
+        return Err(MixedError::Config(format!(
+            "budget {value} is not positive"
+        )));
     }
     Ok(())
 }
@@ -409,7 +424,11 @@ impl Ctx<'_> {
             layer_formats: formats.clone(),
             ..self.config.base.clone()
         };
-        Ok(quantize(self.graph.clone(), self.calib.iter().cloned(), &cfg)?)
+        Ok(quantize(
+            self.graph.clone(),
+            self.calib.iter().cloned(),
+            &cfg,
+        )?)
     }
 
     fn meter(&self, g: &Graph) -> Result<Cost, MixedError> {

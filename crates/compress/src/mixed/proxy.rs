@@ -38,7 +38,10 @@ impl Holdout {
     ) -> Result<Holdout, ExecError> {
         let raw = rows(graph, &batches, limits)?;
         let probabilities = raw.iter().all(|r| is_distribution(r));
-        let reference = raw.iter().map(|r| to_probabilities(r, probabilities)).collect();
+        let reference = raw
+            .iter()
+            .map(|r| to_probabilities(r, probabilities))
+            .collect();
         Ok(Holdout {
             batches,
             reference,

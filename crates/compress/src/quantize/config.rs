@@ -233,7 +233,9 @@ impl QuantizeConfig {
 
     /// The activation type of the inputs of the weighted layer whose main node is `node`.
     pub fn activation_type(&self, node: &str) -> ActivationType {
-        self.layer_formats.get(node).map_or(self.activations, |f| f.1)
+        self.layer_formats
+            .get(node)
+            .map_or(self.activations, |f| f.1)
     }
 }
 

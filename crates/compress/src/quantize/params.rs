@@ -103,7 +103,9 @@ fn value_schemes(view: &View, layers: &[Layer], config: &QuantizeConfig) -> Vec<
     }
     for layer in layers.iter().rev().filter(|l| l.quantized()) {
         let wanted = if layer.weight.is_some() {
-            config.activation_type(&view.g.node(layer.nodes[0]).name).scheme()
+            config
+                .activation_type(&view.g.node(layer.nodes[0]).name)
+                .scheme()
         } else if layer.kind.inherits() {
             out[layer.output().0]
         } else {
@@ -170,8 +172,8 @@ pub(crate) fn prepare_weights(
             groups: config.group_size.map(|g| (wu.in_axis, g)),
         };
         let format = config.weight_format(&view.g.node(layer.nodes[0]).name);
-        let w = quantize_weights(t, layout, format)
-            .map_err(|e| QuantizeError::calib(&wv.name, e))?;
+        let w =
+            quantize_weights(t, layout, format).map_err(|e| QuantizeError::calib(&wv.name, e))?;
         let input = &tensors[layer.inputs[0].0]
             .as_ref()
             .expect("inputs of quantized layers are resolved")
