@@ -122,9 +122,23 @@ struct QuantizeArgs {
     #[arg(long, default_value = "calibration")]
     calib_split: String,
     /// Quantization scheme w<weight bits>a<activation bits>: w8a8, w8a16, w4a8, w4a16, w2a8,
-    /// w2a16, w1a8, w1a16 (4-bit weights int4 [-7, 7]; 2-bit ternary; 1-bit binary sign x mean|w|).
+    /// w2a16, w1a8, w1a16 (4-bit weights int4 [-7, 7]; 2-bit ternary; 1-bit binary sign x mean|w|);
+    /// or mixed: per-layer formats from {8,4,2,1}-bit weights x {8,16}-bit activations chosen
+    /// within --weight-budget or --energy-budget.
     #[arg(long, default_value = "w8a8")]
     scheme: String,
+    /// mixed: total weight bytes as the energy model stores them (12KiB, 13000B).
+    #[arg(long)]
+    weight_budget: Option<String>,
+    /// mixed: energy per inference on --hw (0.4uJ, 400nJ).
+    #[arg(long)]
+    energy_budget: Option<String>,
+    /// mixed: hardware profile (built-in name or TOML file) for the energy of every point.
+    #[arg(long, default_value = "horowitz-45nm")]
+    hw: String,
+    /// mixed: every N-th calibration example is held out for the accuracy proxy.
+    #[arg(long, default_value_t = 4)]
+    holdout_every: usize,
     /// Group-wise weight scales: one per output channel and per group of N input channels
     /// (blocked DequantizeLinear, opset 21). Group-wise layers run on the float path of the
     /// integer engine.
@@ -310,7 +324,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
-    let scheme = quantize::parse_scheme(&a.scheme)?;
+    let mixed = a.scheme == "mixed";
+    if !mixed && (a.weight_budget.is_some() || a.energy_budget.is_some()) {
+        anyhow::bail!("--weight-budget and --energy-budget need --scheme mixed");
+    }
+    let scheme = quantize::parse_scheme(if mixed { "w8a8" } else { &a.scheme })?;
     quantize::check_rounding(&a.rounding, a.equalize, a.bias_correction)?;
     let config = mw_compress::quantize::QuantizeConfig {
         ranges: quantize::parse_calibration(&a.calibration, a.percentile)?,
@@ -318,7 +336,7 @@ fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
         weights: scheme.weights,
         group_size: quantize::parse_group_size(a.group_size)?,
         per_channel: !a.per_tensor,
-        keep_float: a.keep_float,
+        keep_float: a.keep_float.clone(),
         keep_first: a.keep_first,
         keep_last: a.keep_last,
         overflow: quantize::parse_overflow(&a.overflow)?,
@@ -331,6 +349,9 @@ fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
         batch: a.batch.max(1),
         config,
     };
+    if mixed {
+        return run_mixed(&a, &options, limits);
+    }
     let report = quantize::quantize_file(&a.model, &a.output, &options, limits)?;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = a.report {
@@ -340,6 +361,35 @@ fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
         emit(&json);
     } else {
         emit(&report.table());
+    }
+    Ok(())
+}
+
+/// `quantize --scheme mixed`: the report is written (and printed) even when no configuration
+/// fits the budget; then the command fails without writing a model.
+fn run_mixed(a: &QuantizeArgs, options: &quantize::QuantizeOptions, limits: &Limits) -> Result<()> {
+    let mixed_options = quantize::MixedOptions {
+        budget: quantize::parse_budget(a.weight_budget.as_deref(), a.energy_budget.as_deref())?,
+        hw: a.hw.clone(),
+        holdout_every: a.holdout_every,
+    };
+    let (report, written) =
+        quantize::mixed_file(&a.model, &a.output, options, &mixed_options, limits)?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = &a.report {
+        milliwatt::output::write_atomic(path, json.as_bytes())?;
+    }
+    if a.json {
+        emit(&json);
+    } else {
+        emit(&quantize::mixed_table(&report));
+    }
+    if !written {
+        anyhow::bail!(
+            "no mixed-precision configuration fits {}; lowest reachable {}; no model written",
+            quantize::budget_text(report.budget),
+            report.lowest_reachable
+        );
     }
     Ok(())
 }

@@ -10,5 +10,6 @@
 //! graph into a standard ONNX QDQ graph, with a per-layer report.
 
 pub mod calibrate;
+pub mod mixed;
 pub mod quantize;
 pub mod rounding;

@@ -2,6 +2,7 @@
 use crate::calibrate::{Method, QScheme, DEFAULT_BINS};
 use mw_ir::Limits;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// How activation clipping ranges are chosen.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -208,6 +209,11 @@ pub struct QuantizeConfig {
     /// Run the measurement passes (per-layer SQNR, sensitivity) for the report.
     pub measure: bool,
     pub limits: Limits,
+    /// Per weighted layer (by its main node's name, after simplification): the weight format
+    /// and the activation type of its inputs, overriding `weights` and `activations` (mixed
+    /// precision). An int16 request widens the layer's input tensors, and through data
+    /// movement and max pooling the tensors those copy. Names of no weighted layer are an error.
+    pub layer_formats: BTreeMap<String, (WeightFormat, ActivationType)>,
 }
 
 impl QuantizeConfig {
@@ -218,6 +224,18 @@ impl QuantizeConfig {
             activation_bits: self.activations.bits(),
         }
         .label()
+    }
+
+    /// The weight format of the weighted layer whose main node is `node`.
+    pub fn weight_format(&self, node: &str) -> WeightFormat {
+        self.layer_formats.get(node).map_or(self.weights, |f| f.0)
+    }
+
+    /// The activation type of the inputs of the weighted layer whose main node is `node`.
+    pub fn activation_type(&self, node: &str) -> ActivationType {
+        self.layer_formats
+            .get(node)
+            .map_or(self.activations, |f| f.1)
     }
 }
 
@@ -237,6 +255,7 @@ impl Default for QuantizeConfig {
             bins: DEFAULT_BINS,
             measure: true,
             limits: Limits::default(),
+            layer_formats: BTreeMap::new(),
         }
     }
 }

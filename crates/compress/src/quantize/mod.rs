@@ -109,6 +109,7 @@ where
         config.keep_first,
         config.keep_last,
     )?;
+    params::check_layer_formats(&view, &layers, config)?;
     let user_kept: Vec<bool> = layers
         .iter()
         .map(|l| l.kind == Kind::Move && !l.quantized())
@@ -130,7 +131,7 @@ where
     let calibrate_s = start.elapsed().as_secs_f64();
 
     let (tensors, weights) = loop {
-        let tensors = params::resolve(&view, &layers, &calibrated, scheme)?;
+        let tensors = params::resolve(&view, &layers, &calibrated, config)?;
         let (weights, refused) = params::prepare_weights(&view, &layers, &tensors, config)?;
         if refused.is_empty() {
             break (tensors, weights);
@@ -207,9 +208,14 @@ fn validate(c: &QuantizeConfig) -> Result<(), QuantizeError> {
 /// Ops whose attributes became inputs between the model's opset and 21 cannot be written at
 /// opset 21 unchanged; sub-8-bit weights, groups and int16 activations need opset 21.
 fn check_opset_21(g: &Graph, c: &QuantizeConfig) -> Result<(), QuantizeError> {
+    let overridden = c
+        .layer_formats
+        .values()
+        .any(|&(w, a)| w != WeightFormat::Int8 || a == ActivationType::Int16);
     let lowbit = c.weights != WeightFormat::Int8
         || c.group_size.is_some()
-        || c.activations == ActivationType::Int16;
+        || c.activations == ActivationType::Int16
+        || overridden;
     if !lowbit || g.meta.opset >= 18 {
         return Ok(());
     }

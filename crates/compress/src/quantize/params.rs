@@ -57,13 +57,15 @@ pub(crate) fn resolve(
     view: &View,
     layers: &[Layer],
     calibrated: &[Option<Calibrated>],
-    scheme: QScheme,
+    config: &QuantizeConfig,
 ) -> Result<Vec<Option<QTensor>>, QuantizeError> {
+    let scheme = config.activations.scheme();
+    let schemes = value_schemes(view, layers, config);
     let mut out: Vec<Option<QTensor>> = vec![None; view.g.values.len()];
     for layer in layers.iter().filter(|l| l.quantized()) {
         for &x in &layer.inputs {
             if out[x.0].is_none() {
-                out[x.0] = Some(own(view, x, calibrated, scheme)?);
+                out[x.0] = Some(own(view, x, calibrated, schemes[x.0])?);
             }
         }
         let y = layer.output();
@@ -84,11 +86,57 @@ pub(crate) fn resolve(
                 candidates: Vec::new(),
             }
         } else {
-            own(view, y, calibrated, scheme)?
+            own(view, y, calibrated, schemes[y.0])?
         };
         out[y.0] = Some(q);
     }
     Ok(out)
+}
+
+/// The activation scheme of every value: `config.activations`, except the inputs of weighted
+/// layers given another type in [`QuantizeConfig::layer_formats`], and, walking backwards, the
+/// inputs of data movement and max pooling whose output was widened.
+fn value_schemes(view: &View, layers: &[Layer], config: &QuantizeConfig) -> Vec<QScheme> {
+    let mut out = vec![config.activations.scheme(); view.g.values.len()];
+    if config.layer_formats.is_empty() {
+        return out;
+    }
+    for layer in layers.iter().rev().filter(|l| l.quantized()) {
+        let wanted = if layer.weight.is_some() {
+            config
+                .activation_type(&view.g.node(layer.nodes[0]).name)
+                .scheme()
+        } else if layer.kind.inherits() {
+            out[layer.output().0]
+        } else {
+            continue;
+        };
+        for &x in &layer.inputs {
+            if wanted.bits() > out[x.0].bits() {
+                out[x.0] = wanted;
+            }
+        }
+    }
+    out
+}
+
+/// Names in [`QuantizeConfig::layer_formats`] that are no weighted layer's main node.
+pub(crate) fn check_layer_formats(
+    view: &View,
+    layers: &[Layer],
+    config: &QuantizeConfig,
+) -> Result<(), QuantizeError> {
+    for name in config.layer_formats.keys() {
+        let known = layers
+            .iter()
+            .any(|l| l.weight.is_some() && &view.g.node(l.nodes[0]).name == name);
+        if !known {
+            return Err(QuantizeError::Config(format!(
+                "layer_formats names `{name}`, which is no weighted layer's main node"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The quantized weights of one weighted layer.
@@ -123,8 +171,9 @@ pub(crate) fn prepare_weights(
             per_channel: config.per_channel,
             groups: config.group_size.map(|g| (wu.in_axis, g)),
         };
-        let w = quantize_weights(t, layout, config.weights)
-            .map_err(|e| QuantizeError::calib(&wv.name, e))?;
+        let format = config.weight_format(&view.g.node(layer.nodes[0]).name);
+        let w =
+            quantize_weights(t, layout, format).map_err(|e| QuantizeError::calib(&wv.name, e))?;
         let input = &tensors[layer.inputs[0].0]
             .as_ref()
             .expect("inputs of quantized layers are resolved")
