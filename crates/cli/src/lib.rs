@@ -3,6 +3,7 @@
 pub mod dataset;
 pub mod energy;
 pub mod eval;
+pub mod export;
 pub mod inspect;
 pub mod output;
 pub mod quantize;

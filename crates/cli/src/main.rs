@@ -1,7 +1,7 @@
 //! The `milliwatt` command line: arguments → validated configuration → library call → report.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use milliwatt::{eval, inspect, quantize, run, size::parse_bytes};
+use milliwatt::{eval, export, inspect, quantize, run, size::parse_bytes};
 use mw_ir::Limits;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,6 +109,19 @@ enum Command {
     /// Post-training quantization (W8A8, W4A8, W4A16, W2A8, W1A16...) into a QDQ ONNX model,
     /// with a per-layer report.
     Quantize(QuantizeArgs),
+    /// Write a quantized model in another ONNX form: `qoperator` (QLinearConv, QLinearMatMul,
+    /// QuantizeLinear, DequantizeLinear; standard ops only) or `qdq`.
+    Export {
+        model: PathBuf,
+        /// `qoperator` or `qdq`.
+        #[arg(long, default_value = "qoperator")]
+        format: String,
+        /// Output ONNX file (written atomically).
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -280,6 +293,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Quantize(args) => run_quantize(args, &limits)?,
+        Command::Export {
+            model,
+            format,
+            output,
+            json,
+        } => {
+            let format = export::ExportFormat::parse(&format)?;
+            let report = export::export_file(&model, format, &output, &limits)?;
+            if json {
+                emit(&serde_json::to_string_pretty(&report)?);
+            } else {
+                emit(&report.text());
+            }
+        }
         Command::Energy {
             model,
             hw,
