@@ -130,13 +130,21 @@ struct QuantizeArgs {
     /// integer engine.
     #[arg(long)]
     group_size: Option<usize>,
-    /// Weight rounding: nearest (adaround and gptq are not implemented yet).
-    #[arg(long, default_value = "nearest")]
-    rounding: String,
-    /// Cross-layer equalization before quantizing (not implemented yet).
+    /// Weight rounding onto the scheme's grid (same scales): nearest; gptq (second-order,
+    /// spreads each weight's rounding error over the layer's other weights using the layer's
+    /// input statistics XᵀX on the calibration split); adaround (learned up/down rounding on the
+    /// same statistics, 10k steps per layer, slower; not for binary weights). Default: nearest
+    /// for 8-bit weights, gptq below 8 bits.
+    #[arg(long)]
+    rounding: Option<String>,
+    /// Cross-layer equalization of the float model (after BatchNorm folding, before
+    /// calibration): rescales consecutive Conv/Gemm channels through ReLU so that their weight
+    /// ranges match, which helps per-tensor and depthwise layers.
     #[arg(long)]
     equalize: bool,
-    /// Bias correction after quantizing (not implemented yet).
+    /// Empirical bias correction: each layer's float bias gets −(Ŵ − W)·E[x] (input mean over
+    /// the calibration split) before the bias is quantized, cancelling the mean output shift of
+    /// weight rounding.
     #[arg(long)]
     bias_correction: bool,
     /// Activation range method: minmax, percentile, entropy, mse or auto.
@@ -311,7 +319,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
     let scheme = quantize::parse_scheme(&a.scheme)?;
-    quantize::check_rounding(&a.rounding, a.equalize, a.bias_correction)?;
+    let rounding = quantize::parse_rounding(a.rounding.as_deref(), scheme)?;
     let config = mw_compress::quantize::QuantizeConfig {
         ranges: quantize::parse_calibration(&a.calibration, a.percentile)?,
         activations: quantize::scheme_activations(scheme, a.activations.as_deref())?,
@@ -323,6 +331,9 @@ fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
         keep_last: a.keep_last,
         overflow: quantize::parse_overflow(&a.overflow)?,
         measure: !a.no_measure,
+        rounding,
+        equalize: a.equalize,
+        bias_correction: a.bias_correction,
         ..Default::default()
     };
     let options = quantize::QuantizeOptions {

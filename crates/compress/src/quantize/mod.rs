@@ -48,17 +48,19 @@ mod layers;
 mod measure;
 mod params;
 mod report;
+mod round;
 mod trim;
 mod weights;
 
 pub use config::{
     ActivationType, OverflowPolicy, QuantizeConfig, RangeChoice, Scheme, WeightFormat,
+    WeightRounding,
 };
 pub use error::QuantizeError;
 pub use measure::SQNR_EXACT_DB;
 pub use report::{
-    AccumulatorReport, InputReport, LayerReport, ModelReport, QuantizeReport, Sensitivity, Timing,
-    WeightReport,
+    AccumulatorReport, InputReport, LayerReport, ModelReport, QuantizeReport, RoundingReport,
+    Sensitivity, Timing, WeightReport,
 };
 
 use layers::{Kind, Status, View};
@@ -99,6 +101,13 @@ where
     validate(config)?;
     mw_ir::passes::simplify(&mut graph)?;
     check_model(&graph, config)?;
+    let equalization = if config.equalize {
+        let (g, r) = crate::rounding::equalize(&graph)?;
+        graph = g;
+        Some(r)
+    } else {
+        None
+    };
     let facts = infer_facts(&graph, &Bindings::batch(1), &config.limits)?;
     let view = View::new(&graph, &facts);
     let mut layers = layers::find_layers(&view);
@@ -118,7 +127,28 @@ where
     let watch = watched(&layers);
     let plan = Plan::new(graph.clone(), config.limits)?;
     let scheme = config.activations.scheme();
-    let observed = calib::observe(&plan, &watch, batches, config.holdout_every, config.bins)?;
+    let cands = if round::needed(config) {
+        round::candidates(&graph, &layers)
+    } else {
+        Vec::new()
+    };
+    let mut collector = match cands.is_empty() {
+        true => None,
+        false => Some(round::collector(&graph, &cands)?),
+    };
+    let observed = calib::observe(
+        &plan,
+        &watch,
+        batches,
+        config.holdout_every,
+        config.bins,
+        collector.as_mut(),
+    )?;
+    let hessians = match collector {
+        Some(c) => c.finish()?,
+        None => Vec::new(),
+    };
+    let targets = round::targets(cands, hessians);
     let calibrated = calib::choose_ranges(
         &plan,
         &observed,
@@ -131,7 +161,7 @@ where
 
     let (tensors, weights) = loop {
         let tensors = params::resolve(&view, &layers, &calibrated, scheme)?;
-        let (weights, refused) = params::prepare_weights(&view, &layers, &tensors, config)?;
+        let (weights, refused) = params::prepare_weights(&view, &layers, &tensors, config, &targets)?;
         if refused.is_empty() {
             break (tensors, weights);
         }
@@ -149,6 +179,7 @@ where
         layers: &layers,
         tensors: &tensors,
         weights: &weights,
+        equalization: equalization.as_ref(),
     };
     let selected: Vec<bool> = layers.iter().map(|l| l.quantized()).collect();
     let built = build::build(&parts, &selected)?;
