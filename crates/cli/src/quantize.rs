@@ -163,10 +163,7 @@ mod tests {
         );
         assert!(parse_group_size(Some(0)).is_err());
         let w8a8 = parse_scheme("w8a8").unwrap();
-        assert_eq!(
-            parse_rounding(None, w8a8).unwrap(),
-            WeightRounding::Nearest
-        );
+        assert_eq!(parse_rounding(None, w8a8).unwrap(), WeightRounding::Nearest);
         assert_eq!(parse_rounding(None, w4a8).unwrap(), WeightRounding::Gptq);
         assert_eq!(
             parse_rounding(Some("adaround"), w8a8).unwrap(),

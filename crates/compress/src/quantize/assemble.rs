@@ -295,8 +295,16 @@ pub(crate) fn report(
         rounding: format!(
             "{}{}{}",
             config.rounding.name(),
-            if config.equalize { " + equalization" } else { "" },
-            if config.bias_correction { " + bias correction" } else { "" }
+            if config.equalize {
+                " + equalization"
+            } else {
+                ""
+            },
+            if config.bias_correction {
+                " + bias correction"
+            } else {
+                ""
+            }
         ),
         equalization: parts.equalization.cloned(),
         calibration_examples: observed.examples,

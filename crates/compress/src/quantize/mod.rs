@@ -4,6 +4,8 @@
 //!
 //! 1. **Simplify**: `mw_ir::passes::simplify` (constants folded, Identity/Dropout removed,
 //!    BatchNormalization folded into the preceding Conv/Gemm).
+//!    With [`QuantizeConfig::equalize`], cross-layer equalization (`crate::rounding::equalize`)
+//!    then rescales the float graph (data-free, before calibration).
 //! 2. **Layers**: nodes are grouped into layers (`Conv [→ Relu|Clip]`, `MatMul [→ Add bias]
 //!    [→ Relu|Clip]`, `Gemm`, `Add`, pooling, `Concat`, `Softmax`, data movement); anything else,
 //!    layers named in [`QuantizeConfig::keep_float`], and the first/last weighted layer when the
@@ -18,11 +20,16 @@
 //!    lowest squared fake-quantization error on the held-back examples (every
 //!    [`QuantizeConfig::holdout_every`]-th); the winner is then applied to all examples. Only the
 //!    data the caller passes is used: give it the calibration split, never the evaluation split.
+//!    When the rounding needs them (see `round`), the same runs also feed every weighted layer's
+//!    input statistics (`XᵀX`, `Σx`; K×K f64 per layer and Conv group) to a
+//!    [`HessianCollector`](crate::rounding::HessianCollector): no second pass.
 //! 4. **Parameters**: activations per tensor, int8 (or uint8) asymmetric, `qparams_from_range`;
 //!    data movement and max pooling reuse their input's parameters; Softmax outputs use scale
 //!    1/256 from the bottom of the grid. Weights int8 symmetric `[-127, 127]` per output channel
 //!    (axis 0 of Conv `[M, C/g, kh, kw]`, axis 1 of MatMul `[K, N]`, the N axis of Gemm's B) or
-//!    per tensor; biases int32 with scale `s_x · s_w` and zero point 0. ReLU/Clip after a layer are
+//!    per tensor, rounded per [`QuantizeConfig::rounding`] (nearest, GPTQ or AdaRound on the same
+//!    grid and scales; a layer the method cannot handle keeps nearest and the report says why),
+//!    with optional bias correction of the float bias first; biases int32 with scale `s_x · s_w` and zero point 0. ReLU/Clip after a layer are
 //!    fused: the QuantizeLinear sits after the activation.
 //! 5. **Overflow proof**: for every weighted layer, `mw_kernels::int8::overflow` bounds
 //!    `reduction · max|w_q| · max|x_q − zx| + max|b_q|` over the whole int8 input grid; a layer
@@ -161,7 +168,8 @@ where
 
     let (tensors, weights) = loop {
         let tensors = params::resolve(&view, &layers, &calibrated, scheme)?;
-        let (weights, refused) = params::prepare_weights(&view, &layers, &tensors, config, &targets)?;
+        let (weights, refused) =
+            params::prepare_weights(&view, &layers, &tensors, config, &targets)?;
         if refused.is_empty() {
             break (tensors, weights);
         }

@@ -130,7 +130,10 @@ fn transpose<T: Copy + Default>(m: &[T], a: usize, b: usize) -> Vec<T> {
 
 /// Whether the stored weight is the transpose of the `[rows, cols]` matrix.
 fn transposed(l: &Layer) -> bool {
-    matches!(l.kind, LayerKind::MatMul | LayerKind::Gemm { trans_b: false })
+    matches!(
+        l.kind,
+        LayerKind::MatMul | LayerKind::Gemm { trans_b: false }
+    )
 }
 
 /// Rounds one layer: `nearest` is what [`quantize_weights`](super::weights::quantize_weights)
@@ -265,9 +268,9 @@ pub(crate) fn round_layer(
         }
     };
     let bias = match bias {
-        Some(orig) if report.bias_corrected => Some(
-            Tensor::from_vec(orig.shape().to_vec(), b_hat).map_err(|e| l.err(e.to_string()))?,
-        ),
+        Some(orig) if report.bias_corrected => {
+            Some(Tensor::from_vec(orig.shape().to_vec(), b_hat).map_err(|e| l.err(e.to_string()))?)
+        }
         other => other.cloned(),
     };
     Ok(Rounded { w, bias, report })
