@@ -205,10 +205,12 @@ impl WeightRounding {
     }
 
     /// The rounding used when none is asked for: nearest for int8 weights (its error is already
-    /// far below the activations'), GPTQ below 8 bits. GPTQ was chosen over AdaRound on the
-    /// calibration split (lower layer-output error on every KWS layer and higher top-1 agreement
-    /// with the float model there) and for its cost (one Cholesky factorization per layer instead
-    /// of 10k optimizer steps).
+    /// far below the activations'; GPTQ gives the same KWS top-1), GPTQ below 8 bits. Chosen on
+    /// the KWS calibration split at W4A8 (never the eval split): against nearest and AdaRound,
+    /// GPTQ had the highest model-output SQNR (19.7 dB vs 13.8 and 17.8), top-1 agreement with
+    /// the float model (97.95 % vs 96.14 and 97.27) and labelled top-1 (0.961 vs 0.945 and
+    /// 0.952), at a seventh of AdaRound's time (one Cholesky factorization per layer instead of
+    /// 10k optimizer steps); GPTQ is also the literature's choice for 4-bit weights.
     pub fn default_for(weights: WeightFormat) -> WeightRounding {
         match weights {
             WeightFormat::Int8 => WeightRounding::Nearest,
