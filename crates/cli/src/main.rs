@@ -157,13 +157,21 @@ struct QuantizeArgs {
     /// integer engine.
     #[arg(long)]
     group_size: Option<usize>,
-    /// Weight rounding: nearest (adaround and gptq are not implemented yet).
-    #[arg(long, default_value = "nearest")]
-    rounding: String,
-    /// Cross-layer equalization before quantizing (not implemented yet).
+    /// Weight rounding onto the scheme's grid (same scales): nearest; gptq (second-order,
+    /// spreads each weight's rounding error over the layer's other weights using the layer's
+    /// input statistics XᵀX on the calibration split); adaround (learned up/down rounding on the
+    /// same statistics, 10k steps per layer, slower; not for binary weights). Default: nearest
+    /// for 8-bit weights, gptq below 8 bits.
+    #[arg(long)]
+    rounding: Option<String>,
+    /// Cross-layer equalization of the float model (after BatchNorm folding, before
+    /// calibration): rescales consecutive Conv/Gemm channels through ReLU so that their weight
+    /// ranges match, which helps per-tensor and depthwise layers.
     #[arg(long)]
     equalize: bool,
-    /// Bias correction after quantizing (not implemented yet).
+    /// Empirical bias correction: each layer's float bias gets −(Ŵ − W)·E[x] (input mean over
+    /// the calibration split) before the bias is quantized, cancelling the mean output shift of
+    /// weight rounding.
     #[arg(long)]
     bias_correction: bool,
     /// Activation range method: minmax, percentile, entropy, mse or auto.
@@ -356,7 +364,11 @@ fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
         anyhow::bail!("--weight-budget and --energy-budget need --scheme mixed");
     }
     let scheme = quantize::parse_scheme(if mixed { "w8a8" } else { &a.scheme })?;
-    quantize::check_rounding(&a.rounding, a.equalize, a.bias_correction)?;
+    // Mixed precision lowers layers below 8 bits: they get the sub-8-bit default (GPTQ).
+    let rounding = match (mixed, a.rounding.as_deref()) {
+        (true, None) => mw_compress::quantize::WeightRounding::Gptq,
+        (_, r) => quantize::parse_rounding(r, scheme)?,
+    };
     let config = mw_compress::quantize::QuantizeConfig {
         ranges: quantize::parse_calibration(&a.calibration, a.percentile)?,
         activations: quantize::scheme_activations(scheme, a.activations.as_deref())?,
@@ -368,6 +380,9 @@ fn run_quantize(a: QuantizeArgs, limits: &Limits) -> Result<()> {
         keep_last: a.keep_last,
         overflow: quantize::parse_overflow(&a.overflow)?,
         measure: !a.no_measure,
+        rounding,
+        equalize: a.equalize,
+        bias_correction: a.bias_correction,
         ..Default::default()
     };
     let options = quantize::QuantizeOptions {

@@ -1,14 +1,15 @@
 //! `milliwatt quantize`: post-training quantization of an ONNX model into a QDQ ONNX model
 //! (`--scheme w8a8|w8a16|w4a8|w4a16|w2a8|w2a16|w1a8|w1a16`, optionally group-wise), calibrated
-//! on a dataset split, with a per-layer report; `--scheme mixed` searches per-layer formats
-//! within a weight-byte or energy budget (`mw_compress::mixed`).
+//! on a dataset split, with error-compensating weight rounding (`--rounding nearest|gptq|adaround`,
+//! `--equalize`, `--bias-correction`) and a per-layer report; `--scheme mixed` searches per-layer
+//! formats within a weight-byte or energy budget (`mw_compress::mixed`).
 use crate::dataset::{DatasetSpec, SplitArg};
 use anyhow::{bail, Context, Result};
 use mw_compress::calibrate::Method;
 use mw_compress::mixed::{self, Budget, Holdout, MixedConfig, MixedReport};
 use mw_compress::quantize::{
     try_quantize, ActivationType, OverflowPolicy, QuantizeConfig, QuantizeReport, RangeChoice,
-    Scheme,
+    Scheme, WeightRounding,
 };
 use mw_ir::Limits;
 use mw_tensor::Tensor;
@@ -55,30 +56,14 @@ pub fn parse_group_size(g: Option<usize>) -> Result<Option<usize>> {
     }
 }
 
-/// The error-compensating options. Only `--rounding nearest` without equalization or bias
-/// correction is implemented here; the others are refused with the reason.
-pub fn check_rounding(rounding: &str, equalize: bool, bias_correction: bool) -> Result<()> {
+/// `--rounding nearest|gptq|adaround`; without it, the scheme's default
+/// ([`WeightRounding::default_for`]: nearest for 8-bit weights, gptq below).
+pub fn parse_rounding(rounding: Option<&str>, scheme: Scheme) -> Result<WeightRounding> {
     match rounding {
-        "nearest" => {}
-        "adaround" | "gptq" => bail!(
-            "--rounding {rounding}: not yet: adaround/gptq land with the error-compensating \
-             rounding work (mw_compress::rounding); use --rounding nearest"
-        ),
-        other => bail!("unknown rounding `{other}` (nearest, adaround, gptq)"),
+        None => Ok(WeightRounding::default_for(scheme.weights)),
+        Some(r) => WeightRounding::parse(r)
+            .with_context(|| format!("unknown rounding `{r}` (nearest, gptq, adaround)")),
     }
-    if equalize {
-        bail!(
-            "--equalize: not yet: cross-layer equalization lands with the error-compensating \
-             rounding work (mw_compress::rounding)"
-        );
-    }
-    if bias_correction {
-        bail!(
-            "--bias-correction: not yet: bias correction lands with the error-compensating \
-             rounding work (mw_compress::rounding)"
-        );
-    }
-    Ok(())
 }
 
 /// `minmax`, `percentile`, `entropy`, `mse` or `auto`; `percentile` is the percent of values kept
@@ -385,13 +370,18 @@ mod tests {
             ActivationType::Int8
         );
         assert!(parse_group_size(Some(0)).is_err());
-        assert!(check_rounding("nearest", false, false).is_ok());
-        let e = check_rounding("adaround", false, false).unwrap_err();
-        assert!(e.to_string().contains("not yet"));
-        assert!(check_rounding("gptq", false, false).is_err());
-        assert!(check_rounding("nearest", true, false).is_err());
-        assert!(check_rounding("nearest", false, true).is_err());
-        assert!(check_rounding("stochastic", false, false).is_err());
+        let w8a8 = parse_scheme("w8a8").unwrap();
+        assert_eq!(parse_rounding(None, w8a8).unwrap(), WeightRounding::Nearest);
+        assert_eq!(parse_rounding(None, w4a8).unwrap(), WeightRounding::Gptq);
+        assert_eq!(
+            parse_rounding(Some("adaround"), w8a8).unwrap(),
+            WeightRounding::AdaRound
+        );
+        assert_eq!(
+            parse_rounding(Some("nearest"), w4a8).unwrap(),
+            WeightRounding::Nearest
+        );
+        assert!(parse_rounding(Some("stochastic"), w4a8).is_err());
         assert_eq!(
             parse_calibration("percentile", 99.9).unwrap(),
             RangeChoice::Method(Method::Percentile(99.9))

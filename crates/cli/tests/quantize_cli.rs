@@ -126,7 +126,7 @@ fn bad_arguments_are_refused_before_any_work() {
         (&["--calib-split", "eval"], "eval split is reserved"),
         (&["--calib-split", "all"], "contains the eval split"),
         (&["--scheme", "w3a8"], "unknown scheme"),
-        (&["--rounding", "adaround"], "not yet"),
+        (&["--rounding", "stochastic"], "unknown rounding"),
         (&["--group-size", "0"], "at least 1"),
         (
             &["--scheme", "w4a16", "--activations", "uint8"],

@@ -142,6 +142,7 @@ fn layer_report(
             max_abs_q: lw.w.max_abs,
             bias: l.bias.map(|b| g.value(b).name.clone()),
             bias_max_abs_q: lw.bias.as_ref().map(|b| b.max_abs),
+            rounding: lw.rounding.clone(),
         }
     });
     let weight_bytes = match lw {
@@ -291,6 +292,21 @@ pub(crate) fn report(
         weights: format!("{} symmetric {granularity}", config.weights.name()),
         activations: format!("{} asymmetric per-tensor", config.activations.name()),
         calibration: config.ranges.label(),
+        rounding: format!(
+            "{}{}{}",
+            config.rounding.name(),
+            if config.equalize {
+                " + equalization"
+            } else {
+                ""
+            },
+            if config.bias_correction {
+                " + bias correction"
+            } else {
+                ""
+            }
+        ),
+        equalization: parts.equalization.cloned(),
         calibration_examples: observed.examples,
         held_back_examples: observed.held_examples,
         calibration_batches: observed.batches.len(),

@@ -28,6 +28,8 @@ pub(crate) struct Parts<'a> {
     pub layers: &'a [Layer],
     pub tensors: &'a [Option<QTensor>],
     pub weights: &'a [Option<LayerWeights>],
+    /// What cross-layer equalization did to the float graph, when it ran.
+    pub equalization: Option<&'a crate::rounding::EqualizeReport>,
 }
 
 /// The QDQ graph, and for each float value with a Q/DQ pair the ids of its `_q` and dequantized

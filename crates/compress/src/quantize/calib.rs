@@ -13,6 +13,7 @@ use crate::calibrate::{
     dequantize_value, qparams_from_range, quantize_value, select_auto, CalibError, Candidate,
     HistogramObserver, Method, Observer, QParams, QScheme,
 };
+use crate::rounding::HessianCollector;
 use mw_exec::Plan;
 use mw_ir::ValueId;
 use mw_tensor::Tensor;
@@ -86,22 +87,28 @@ fn feed(
     plan: &Plan,
     x: Tensor,
     obs: &mut [Option<HistogramObserver>],
+    hessians: &mut Option<&mut HessianCollector>,
 ) -> Result<(), QuantizeError> {
     plan.run_observed(vec![x], &mut |v, t| {
         if let (Some(Some(o)), Ok(s)) = (obs.get_mut(v.0), t.as_slice::<f32>()) {
             o.observe(s);
         }
+        if let Some(h) = hessians.as_deref_mut() {
+            h.observe(v, t);
+        }
     })?;
     Ok(())
 }
 
-/// The calibration pass over `batches`, each one tensor for the model's single input.
+/// The calibration pass over `batches`, each one tensor for the model's single input. `hessians`,
+/// when given, sees every tensor of the same runs (every example, fit and held back).
 pub(crate) fn observe<I, E>(
     plan: &Plan,
     watch: &[ValueId],
     batches: I,
     holdout_every: usize,
     bins: usize,
+    mut hessians: Option<&mut HessianCollector>,
 ) -> Result<Observed, QuantizeError>
 where
     I: IntoIterator<Item = Result<Tensor, E>>,
@@ -121,11 +128,11 @@ where
         let (fit, held) = split_rows(&batch, o.examples, holdout_every).map_err(bad)?;
         o.examples += batch.shape()[0];
         if let Some(f) = fit {
-            feed(plan, f, &mut o.fit)?;
+            feed(plan, f, &mut o.fit, &mut hessians)?;
         }
         if let Some(h) = held {
             o.held_examples += h.shape()[0];
-            feed(plan, h, &mut o.held)?;
+            feed(plan, h, &mut o.held, &mut hessians)?;
         }
         o.batches.push(batch);
     }

@@ -27,6 +27,8 @@ pub enum QuantizeError {
     Config(String),
     #[error("layer `{layer}` cannot be quantized without risking int32 overflow: {reason}")]
     Overflow { layer: String, reason: String },
+    #[error(transparent)]
+    Rounding(#[from] crate::rounding::RoundingError),
     #[error("opset {opset} is too old: {reason}")]
     Opset { opset: i64, reason: &'static str },
 }

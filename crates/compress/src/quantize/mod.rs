@@ -4,6 +4,8 @@
 //!
 //! 1. **Simplify**: `mw_ir::passes::simplify` (constants folded, Identity/Dropout removed,
 //!    BatchNormalization folded into the preceding Conv/Gemm).
+//!    With [`QuantizeConfig::equalize`], cross-layer equalization (`crate::rounding::equalize`)
+//!    then rescales the float graph (data-free, before calibration).
 //! 2. **Layers**: nodes are grouped into layers (`Conv [→ Relu|Clip]`, `MatMul [→ Add bias]
 //!    [→ Relu|Clip]`, `Gemm`, `Add`, pooling, `Concat`, `Softmax`, data movement); anything else,
 //!    layers named in [`QuantizeConfig::keep_float`], and the first/last weighted layer when the
@@ -18,11 +20,16 @@
 //!    lowest squared fake-quantization error on the held-back examples (every
 //!    [`QuantizeConfig::holdout_every`]-th); the winner is then applied to all examples. Only the
 //!    data the caller passes is used: give it the calibration split, never the evaluation split.
+//!    When the rounding needs them (see `round`), the same runs also feed every weighted layer's
+//!    input statistics (`XᵀX`, `Σx`; K×K f64 per layer and Conv group) to a
+//!    [`HessianCollector`](crate::rounding::HessianCollector): no second pass.
 //! 4. **Parameters**: activations per tensor, int8 (or uint8) asymmetric, `qparams_from_range`;
 //!    data movement and max pooling reuse their input's parameters; Softmax outputs use scale
 //!    1/256 from the bottom of the grid. Weights int8 symmetric `[-127, 127]` per output channel
 //!    (axis 0 of Conv `[M, C/g, kh, kw]`, axis 1 of MatMul `[K, N]`, the N axis of Gemm's B) or
-//!    per tensor; biases int32 with scale `s_x · s_w` and zero point 0. ReLU/Clip after a layer are
+//!    per tensor, rounded per [`QuantizeConfig::rounding`] (nearest, GPTQ or AdaRound on the same
+//!    grid and scales; a layer the method cannot handle keeps nearest and the report says why),
+//!    with optional bias correction of the float bias first; biases int32 with scale `s_x · s_w` and zero point 0. ReLU/Clip after a layer are
 //!    fused: the QuantizeLinear sits after the activation.
 //! 5. **Overflow proof**: for every weighted layer, `mw_kernels::int8::overflow` bounds
 //!    `reduction · max|w_q| · max|x_q − zx| + max|b_q|` over the whole int8 input grid; a layer
@@ -48,17 +55,19 @@ mod layers;
 mod measure;
 mod params;
 mod report;
+mod round;
 mod trim;
 mod weights;
 
 pub use config::{
     ActivationType, OverflowPolicy, QuantizeConfig, RangeChoice, Scheme, WeightFormat,
+    WeightRounding,
 };
 pub use error::QuantizeError;
 pub use measure::SQNR_EXACT_DB;
 pub use report::{
-    AccumulatorReport, InputReport, LayerReport, ModelReport, QuantizeReport, Sensitivity, Timing,
-    WeightReport,
+    AccumulatorReport, InputReport, LayerReport, ModelReport, QuantizeReport, RoundingReport,
+    Sensitivity, Timing, WeightReport,
 };
 
 use layers::{Kind, Status, View};
@@ -99,6 +108,13 @@ where
     validate(config)?;
     mw_ir::passes::simplify(&mut graph)?;
     check_model(&graph, config)?;
+    let equalization = if config.equalize {
+        let (g, r) = crate::rounding::equalize(&graph)?;
+        graph = g;
+        Some(r)
+    } else {
+        None
+    };
     let facts = infer_facts(&graph, &Bindings::batch(1), &config.limits)?;
     let view = View::new(&graph, &facts);
     let mut layers = layers::find_layers(&view);
@@ -119,7 +135,28 @@ where
     let watch = watched(&layers);
     let plan = Plan::new(graph.clone(), config.limits)?;
     let scheme = config.activations.scheme();
-    let observed = calib::observe(&plan, &watch, batches, config.holdout_every, config.bins)?;
+    let cands = if round::needed(config) {
+        round::candidates(&graph, &layers)
+    } else {
+        Vec::new()
+    };
+    let mut collector = match cands.is_empty() {
+        true => None,
+        false => Some(round::collector(&graph, &cands)?),
+    };
+    let observed = calib::observe(
+        &plan,
+        &watch,
+        batches,
+        config.holdout_every,
+        config.bins,
+        collector.as_mut(),
+    )?;
+    let hessians = match collector {
+        Some(c) => c.finish()?,
+        None => Vec::new(),
+    };
+    let targets = round::targets(cands, hessians);
     let calibrated = calib::choose_ranges(
         &plan,
         &observed,
@@ -132,7 +169,8 @@ where
 
     let (tensors, weights) = loop {
         let tensors = params::resolve(&view, &layers, &calibrated, config)?;
-        let (weights, refused) = params::prepare_weights(&view, &layers, &tensors, config)?;
+        let (weights, refused) =
+            params::prepare_weights(&view, &layers, &tensors, config, &targets)?;
         if refused.is_empty() {
             break (tensors, weights);
         }
@@ -150,6 +188,7 @@ where
         layers: &layers,
         tensors: &tensors,
         weights: &weights,
+        equalization: equalization.as_ref(),
     };
     let selected: Vec<bool> = layers.iter().map(|l| l.quantized()).collect();
     let built = build::build(&parts, &selected)?;

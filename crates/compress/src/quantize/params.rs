@@ -2,6 +2,8 @@
 use super::calib::Calibrated;
 use super::config::QuantizeConfig;
 use super::layers::{Kind, Layer, View};
+use super::report::RoundingReport;
+use super::round::{round_layer, Targets};
 use super::weights::{
     accumulator_bound, quantize_bias, quantize_weights, Bound, QBias, QWeights, WeightLayout,
 };
@@ -145,18 +147,21 @@ pub(crate) struct LayerWeights {
     pub w: QWeights,
     pub bias: Option<QBias>,
     pub bound: Bound,
+    pub rounding: RoundingReport,
 }
 
 /// Per layer its quantized weights, and the layers refused with the reason.
 type Prepared = (Vec<Option<LayerWeights>>, Vec<(usize, String)>);
 
-/// Quantizes the weights of every quantized weighted layer. Layers whose bias does not fit int32
-/// or whose accumulator bound exceeds `i32` come back in the second list with the reason.
+/// Quantizes the weights of every quantized weighted layer (rounded as configured, with the
+/// statistics in `targets`). Layers whose bias does not fit int32 or whose accumulator bound
+/// exceeds `i32` come back in the second list with the reason.
 pub(crate) fn prepare_weights(
     view: &View,
     layers: &[Layer],
     tensors: &[Option<QTensor>],
     config: &QuantizeConfig,
+    targets: &Targets,
 ) -> Result<Prepared, QuantizeError> {
     let mut out = vec![None; layers.len()];
     let mut refused = Vec::new();
@@ -172,32 +177,41 @@ pub(crate) fn prepare_weights(
             groups: config.group_size.map(|g| (wu.in_axis, g)),
         };
         let format = config.weight_format(&view.g.node(layer.nodes[0]).name);
-        let w =
+        let nearest =
             quantize_weights(t, layout, format).map_err(|e| QuantizeError::calib(&wv.name, e))?;
+        let float_bias = layer.bias.map(|b| {
+            view.g
+                .value(b)
+                .konst
+                .as_deref()
+                .expect("biases are constants")
+        });
+        let target = targets.get(i).and_then(|t| t.as_ref());
+        let rounded = round_layer(view.g, layout, nearest, float_bias, target, config)?;
+        let w = rounded.w;
         let input = &tensors[layer.inputs[0].0]
             .as_ref()
             .expect("inputs of quantized layers are resolved")
             .qparams;
-        let bias = match layer.bias {
+        let bias = match &rounded.bias {
             None => None,
-            Some(b) => {
-                let bt = view
-                    .g
-                    .value(b)
-                    .konst
-                    .as_deref()
-                    .expect("biases are constants");
-                match quantize_bias(bt, input, &w) {
-                    Ok(q) => Some(q),
-                    Err(reason) => {
-                        refused.push((i, reason));
-                        continue;
-                    }
+            Some(bt) => match quantize_bias(bt, input, &w) {
+                Ok(q) => Some(q),
+                Err(reason) => {
+                    refused.push((i, reason));
+                    continue;
                 }
-            }
+            },
         };
         match accumulator_bound(wu.reduction, &w, input, bias.as_ref()) {
-            Ok(bound) => out[i] = Some(LayerWeights { w, bias, bound }),
+            Ok(bound) => {
+                out[i] = Some(LayerWeights {
+                    w,
+                    bias,
+                    bound,
+                    rounding: rounded.report,
+                })
+            }
             Err(b) => refused.push((
                 i,
                 format!(

@@ -22,6 +22,24 @@ pub struct WeightReport {
     pub bias: Option<String>,
     /// Largest `|b_q|` of the int32 bias.
     pub bias_max_abs_q: Option<u64>,
+    pub rounding: RoundingReport,
+}
+
+/// How one layer's weights were rounded, and the weight-only error of its output.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoundingReport {
+    /// The rounding that produced the stored weights: `nearest`, `gptq` or `adaround`.
+    pub method: String,
+    /// Whether the float bias was corrected before quantization.
+    pub bias_corrected: bool,
+    /// Why the requested rounding or bias correction did not run on this layer.
+    pub note: Option<String>,
+    /// Layer-output SQNR (dB) over the calibration inputs of the float layer, with only the
+    /// weights (and bias) quantized, under nearest rounding and the bias as it was. `None` when
+    /// no input statistics were collected (int8 nearest without bias correction).
+    pub weight_sqnr_nearest_db: Option<f64>,
+    /// The same with the weights and bias actually stored.
+    pub weight_sqnr_db: Option<f64>,
 }
 
 /// The proof that a layer's int32 accumulator holds the exact sum (`mw_kernels::int8::overflow`).
@@ -164,6 +182,10 @@ pub struct QuantizeReport {
     /// `minmax`, `percentile(99.99)`, `entropy`, `mse` or `auto`.
     pub calibration: String,
     pub calibration_examples: usize,
+    /// The requested weight rounding (`nearest`, `gptq`, `adaround`), `+ bias correction`.
+    pub rounding: String,
+    /// Cross-layer equalization of the float graph, when asked for.
+    pub equalization: Option<crate::rounding::EqualizeReport>,
     /// Examples held back to score `auto` candidates (they also count in the final ranges).
     pub held_back_examples: usize,
     pub calibration_batches: usize,
@@ -238,6 +260,8 @@ impl QuantizeReport {
             "zp",
             "w scales",
             "acc bound",
+            "rounding",
+            "w-only dB",
             "SQNR dB",
             "alone dB",
             "model alone dB",
@@ -270,6 +294,21 @@ impl QuantizeReport {
                 l.accumulator.as_ref().map_or("-".into(), |a| {
                     format!("{} ({:.1} b)", a.bound, a.headroom_bits)
                 }),
+                l.weight.as_ref().map_or("-".into(), |w| {
+                    let r = &w.rounding;
+                    let bc = if r.bias_corrected { "+bc" } else { "" };
+                    let note = if r.note.is_some() { " (!)" } else { "" };
+                    format!("{}{bc}{note}", r.method)
+                }),
+                l.weight.as_ref().map_or("-".into(), |w| {
+                    let r = &w.rounding;
+                    match (r.weight_sqnr_nearest_db, r.weight_sqnr_db) {
+                        (Some(a), Some(b)) if r.method != "nearest" || r.bias_corrected => {
+                            format!("{a:.1}→{b:.1}")
+                        }
+                        (_, b) => db(b),
+                    }
+                }),
                 db(l.sqnr_db),
                 db(l.sqnr_alone_db),
                 db(l.model_sqnr_alone_db),
@@ -280,14 +319,25 @@ impl QuantizeReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "scheme {} (weights {}, activations {}), calibration {} on {} examples ({} held back)",
+            "scheme {} (weights {}, activations {}), rounding {}, calibration {} on {} examples \
+             ({} held back)",
             self.scheme,
             self.weights,
             self.activations,
+            self.rounding,
             self.calibration,
             self.calibration_examples,
             self.held_back_examples
         );
+        if let Some(e) = &self.equalization {
+            let _ = writeln!(
+                out,
+                "cross-layer equalization: {} pairs in {} sweeps, {} skipped",
+                e.pairs.len(),
+                e.sweeps,
+                e.skipped.len()
+            );
+        }
         for i in &self.inputs {
             let _ = writeln!(
                 out,
@@ -329,6 +379,17 @@ impl QuantizeReport {
                     s.top1_agreement
                         .map_or("-".into(), |a| format!("{:.2} %", 100.0 * a))
                 );
+            }
+        }
+        let notes: Vec<_> = self
+            .layers
+            .iter()
+            .filter_map(|l| Some((&l.node, l.weight.as_ref()?.rounding.note.as_ref()?)))
+            .collect();
+        if !notes.is_empty() {
+            out.push_str("\nrounding notes (!):\n");
+            for (n, why) in notes {
+                let _ = writeln!(out, "  {n}: {why}");
             }
         }
         if !self.kept_float.is_empty() {

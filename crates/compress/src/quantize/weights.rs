@@ -142,6 +142,13 @@ pub(crate) fn quantize_weights(
     })
 }
 
+/// The scale of every element of a weight of `shape` quantized under `layout` with `scales` (as
+/// [`quantize_weights`] returned them), in the weight's element order.
+pub(crate) fn element_scales(shape: &[usize], layout: WeightLayout, scales: &[f32]) -> Vec<f32> {
+    let (_, slot_of) = slots(shape, layout);
+    slot_of.iter().map(|&s| scales[s]).collect()
+}
+
 /// The granularity and, per element, the index of its scale.
 fn slots(shape: &[usize], layout: WeightLayout) -> (Granularity, Vec<usize>) {
     let n: usize = shape.iter().product();
