@@ -108,7 +108,7 @@ enum Command {
     },
     /// Post-training quantization (W8A8, W4A8, W4A16, W2A8, W1A16...) into a QDQ ONNX model,
     /// with a per-layer report.
-    Quantize(QuantizeArgs),
+    Quantize(Box<QuantizeArgs>),
     /// Write a quantized model in another ONNX form: `qoperator` (QLinearConv, QLinearMatMul,
     /// QuantizeLinear, DequantizeLinear; standard ops only) or `qdq`.
     Export {
@@ -300,7 +300,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 emit(&result.text());
             }
         }
-        Command::Quantize(args) => run_quantize(args, &limits)?,
+        Command::Quantize(args) => run_quantize(*args, &limits)?,
         Command::Export {
             model,
             format,

@@ -40,13 +40,19 @@ use std::time::Instant;
 #[derive(Debug, thiserror::Error)]
 pub enum MixedError {
     #[error(transparent)]
-    Quantize(#[from] QuantizeError),
+    Quantize(Box<QuantizeError>),
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error("energy model: {0}")]
     Energy(#[from] EnergyError),
     #[error("invalid mixed-precision configuration: {0}")]
     Config(String),
+}
+
+impl From<QuantizeError> for MixedError {
+    fn from(e: QuantizeError) -> Self {
+        MixedError::Quantize(Box::new(e))
+    }
 }
 
 /// What the chosen model must fit in.
