@@ -64,7 +64,11 @@ fn w4a16_kws_runs_integer_and_agrees_with_onnxruntime() {
         .filter(|f| f.op_type == "Softmax")
         .collect();
     assert_eq!(softmax.len(), 1, "{:?}", lint.float_ops);
-    assert!(softmax[0].reason.contains("16-bit"), "{}", softmax[0].reason);
+    assert!(
+        softmax[0].reason.contains("16-bit"),
+        "{}",
+        softmax[0].reason
+    );
     assert!(
         lint.float_ops.len() <= 3
             && lint.float_ops.iter().all(|f| {

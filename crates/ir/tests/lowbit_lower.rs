@@ -72,7 +72,14 @@ impl B {
     }
 
     /// `QuantizeLinear(x)` to `dtype` (i8 or i16) with `scale`, `zp`, then its DequantizeLinear.
-    fn qdq(&mut self, x: ValueId, name: &str, scale: f32, zp: i32, dtype: DType) -> (ValueId, ValueId) {
+    fn qdq(
+        &mut self,
+        x: ValueId,
+        name: &str,
+        scale: f32,
+        zp: i32,
+        dtype: DType,
+    ) -> (ValueId, ValueId) {
         let s = self.konst(&format!("{name}_scale"), &[], vec![scale]);
         let z = match dtype {
             DType::I16 => self.konst(&format!("{name}_zp"), &[], vec![zp as i16]),
@@ -95,7 +102,15 @@ impl B {
 
     /// Random symmetric weights in `[-max, max]` (only `±1` when `max` is 0: binary), stored as
     /// INT4 when `int4`, with per-`axis` scales, dequantized.
-    fn weights(&mut self, name: &str, shape: &[usize], axis: usize, scale: f32, max: i32, int4: bool) -> ValueId {
+    fn weights(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        axis: usize,
+        scale: f32,
+        max: i32,
+        int4: bool,
+    ) -> ValueId {
         let n: usize = shape.iter().product();
         let w: Vec<i8> = (0..n)
             .map(|_| match max {
@@ -109,8 +124,8 @@ impl B {
             let t = Tensor::new(shape.to_vec(), Data::I4(w)).unwrap();
             let zt = Tensor::new(vec![c], Data::I4(vec![0; c])).unwrap();
             (
-                self.g.add_value(Value::constant(&format!("{name}_q"), t)),
-                self.g.add_value(Value::constant(&format!("{name}_zp"), zt)),
+                self.g.add_value(Value::constant(format!("{name}_q"), t)),
+                self.g.add_value(Value::constant(format!("{name}_zp"), zt)),
             )
         } else {
             (
@@ -295,7 +310,11 @@ fn a16_and_packed_weights_lower_to_integer_ops() {
     );
     // The 4-bit weights stay INT4 constants (packed by the op), not widened to int8.
     let conv = &lowered.nodes[1];
-    let w = lowered.value(conv.inputs[3].unwrap()).konst.as_ref().unwrap();
+    let w = lowered
+        .value(conv.inputs[3].unwrap())
+        .konst
+        .as_ref()
+        .unwrap();
     assert_eq!(w.dtype(), DType::I4);
     // Only the 16-bit Softmax stays in float, and the lint says why.
     let sm: Vec<_> = lint
@@ -306,9 +325,9 @@ fn a16_and_packed_weights_lower_to_integer_ops() {
     assert_eq!(sm.len(), 1, "{:?}", lint.float_ops);
     assert!(sm[0].reason.contains("16-bit"), "{}", sm[0].reason);
     assert!(
-        lint.float_ops
-            .iter()
-            .all(|f| ["Softmax", "QuantizeLinear", "DequantizeLinear"].contains(&f.op_type.as_str())),
+        lint.float_ops.iter().all(
+            |f| ["Softmax", "QuantizeLinear", "DequantizeLinear"].contains(&f.op_type.as_str())
+        ),
         "{:?}",
         lint.float_ops
     );
@@ -321,7 +340,12 @@ fn w4a8_keeps_int4_weights_and_matches_the_qdq_graph() {
     let (_, x_dq) = b.qdq(x, "x_q", 0.02, 3, DType::I8);
     let w1 = b.weights("w1", &[8, 3, 3, 3], 0, 0.05, 7, true);
     let b1 = b.bias("b1", 0.02, w1);
-    let c1 = b.node("Conv", Attrs::new(), &[Some(x_dq), Some(w1), Some(b1)], "c1");
+    let c1 = b.node(
+        "Conv",
+        Attrs::new(),
+        &[Some(x_dq), Some(w1), Some(b1)],
+        "c1",
+    );
     let r1 = b.node("Relu", Attrs::new(), &[Some(c1)], "r1");
     let (_, a1) = b.qdq(r1, "c1_q", 0.05, -128, DType::I8);
     let shape = b.konst("flat_shape", &[2], vec![2i64, 128]);
@@ -357,5 +381,9 @@ fn a16_add_is_refused_with_a_reason() {
     b.output(y);
     let (_, report) = lower_qdq(&b.g).unwrap();
     assert_eq!(report.untouched.len(), 1, "{:?}", report.untouched);
-    assert!(report.untouched[0].1.contains("16-bit"), "{:?}", report.untouched);
+    assert!(
+        report.untouched[0].1.contains("16-bit"),
+        "{:?}",
+        report.untouched
+    );
 }

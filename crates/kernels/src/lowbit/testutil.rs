@@ -107,6 +107,12 @@ pub(crate) fn random_stage<A: ActElem, U: OutElem>(
         RoundingMode::FloatHalfEven => {
             Multipliers::FloatHalfEven(reals.iter().map(|&m| m as f32).collect())
         }
+        RoundingMode::SoftFloat => Multipliers::SoftFloat(
+            reals
+                .iter()
+                .map(|&m| crate::int8::requant::soft_float_scale(m as f32).unwrap())
+                .collect(),
+        ),
     };
     let zp = rng.range(U::MIN, U::MAX);
     let (lo, hi) = if rng.range(0, 1) == 0 {

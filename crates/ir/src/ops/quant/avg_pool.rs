@@ -21,6 +21,7 @@ use super::common::{
     bad_q8, check_q8, check_scalar, dispatch_q8_pair, int8_error, multiplier, scale_of,
     zero_point_of, Cache, Clamp,
 };
+use super::lowbit::{self, dispatch_act_pair};
 use super::qlinear_conv::{output_dtype, shape_key};
 use crate::op::{optional, required};
 use crate::ops::nn::Window;
@@ -28,7 +29,6 @@ use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::int8::conv::{Conv2dParams, ConvPlan};
 use mw_kernels::int8::pool::{avg_pool, global_avg_pool, AvgPoolQuant, Pool2dParams};
 use mw_kernels::int8::requant::{Activation, Multipliers, OutputStage};
-use super::lowbit::{self, dispatch_act_pair};
 use mw_kernels::int8::{QInput, QuantElem};
 use mw_kernels::lowbit::conv::LowBitConvPlan;
 use mw_kernels::lowbit::{ActElem, LowBitFormat, OutElem, PackedWeights};

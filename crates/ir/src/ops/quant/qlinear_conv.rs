@@ -17,12 +17,12 @@ use super::common::{
     check_per_channel, check_q8, check_scalar, constant_params, dispatch_q8_pair, int8_error,
     scale_of, scales_of, zero_point_of, zero_points_of, Cache, Clamp,
 };
+use super::lowbit::{self, dispatch_act_pair};
 use crate::op::{optional, required};
 use crate::ops::nn::Window;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::int8::conv::{Conv2dParams, ConvPlan};
 use mw_kernels::int8::requant::{soft_float_scale, Multipliers, OutputStage};
-use super::lowbit::{self, dispatch_act_pair};
 use mw_kernels::int8::{QInput, QuantElem};
 use mw_kernels::lowbit::conv::LowBitConvPlan;
 use mw_kernels::lowbit::{ActElem, OutElem};

@@ -16,13 +16,13 @@ use super::common::{
     bad_q8, check_dtype, check_per_channel, check_q8, check_scalar, constant_params,
     dispatch_q8_pair, int8_error, scale_of, scales_of, zero_point_of, zero_points_of, Cache, Clamp,
 };
+use super::lowbit::{self, dispatch_act_pair};
 use super::qlinear_conv::{output_dtype, output_stage, weights_i8};
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::elementwise::{broadcast_shapes, broadcast_strides};
 use mw_kernels::int8::gemm::{gemm_packed, PackedWeights};
 use mw_kernels::int8::requant::OutputStage;
-use super::lowbit::{self, dispatch_act_pair};
 use mw_kernels::int8::QuantElem;
 use mw_kernels::lowbit::gemm::gemm as lowbit_gemm;
 use mw_kernels::lowbit::{ActElem, OutElem, PackedWeights as LowBitWeights};
@@ -336,8 +336,16 @@ impl QLinearMatMul {
         let product = |w: &LowBitWeights, a: &[A], rows: usize, dst: &mut [U]| {
             let at = transpose(a, rows, k);
             let mut yt = vec![U::default(); n * rows];
-            lowbit_gemm(w, rows, &at, p.a_zero_point, p.bias.as_deref(), &p.stage, &mut yt)
-                .map_err(lowbit::lowbit_error)?;
+            lowbit_gemm(
+                w,
+                rows,
+                &at,
+                p.a_zero_point,
+                p.bias.as_deref(),
+                &p.stage,
+                &mut yt,
+            )
+            .map_err(lowbit::lowbit_error)?;
             dst.copy_from_slice(&transpose(&yt, n, rows));
             Ok::<(), OpError>(())
         };
@@ -350,7 +358,12 @@ impl QLinearMatMul {
             let ai = batch_index(o, &g.out_batch, &g.a_batch);
             let bi = batch_index(o, &g.out_batch, &g.b_batch);
             let a_mat = &av[ai * m * k..(ai + 1) * m * k];
-            product(&p.weights[bi], a_mat, m, &mut out[o * m * n..(o + 1) * m * n])?;
+            product(
+                &p.weights[bi],
+                a_mat,
+                m,
+                &mut out[o * m * n..(o + 1) * m * n],
+            )?;
         }
         Ok(y)
     }

@@ -143,7 +143,9 @@ impl<'p, 'a> Pattern<'p, 'a> {
     /// Refuses a 16-bit tensor for `what`, which has only an 8-bit integer op.
     fn only_8_bit(&self, t: &QTensor, what: &str) -> Result<(), Why> {
         if t.dtype == DType::I16 {
-            return Err(format!("{what} of 16-bit values has no integer op (8-bit only)"));
+            return Err(format!(
+                "{what} of 16-bit values has no integer op (8-bit only)"
+            ));
         }
         Ok(())
     }

@@ -115,7 +115,12 @@ fn check_all(p: &Conv2dParams, seed: u64) -> Result<(), String> {
     }
     // Int8 weights run with i16 activations only (W8A16).
     check::<i16, i16>(LowBitFormat::Int8, p, seed ^ 0x80, RoundingMode::FixedPoint)?;
-    check::<i16, i8>(LowBitFormat::Int8, p, seed ^ 0x81, RoundingMode::FloatHalfEven)?;
+    check::<i16, i8>(
+        LowBitFormat::Int8,
+        p,
+        seed ^ 0x81,
+        RoundingMode::FloatHalfEven,
+    )?;
     Ok(())
 }
 
