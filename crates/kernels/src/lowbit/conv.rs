@@ -37,6 +37,7 @@ fn validate<A: ActElem, U: OutElem>(
         check_len("bias", b.len(), p.out_channels)?;
     }
     check_act_zero_point::<A>(x.zero_point)?;
+    super::check_weights_for::<A>(w)?;
     stage.check_channels(p.out_channels)?;
     Ok(d)
 }

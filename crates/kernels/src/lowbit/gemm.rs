@@ -49,6 +49,7 @@ fn validate<A: ActElem, U: OutElem>(
         check_len("bias", b.len(), m)?;
     }
     check_act_zero_point::<A>(x_zero_point)?;
+    super::check_weights_for::<A>(w)?;
     stage.check_channels(m)?;
     Ok(())
 }

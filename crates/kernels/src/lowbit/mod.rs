@@ -10,7 +10,8 @@
 //! ([`crate::int8::gemm::gemm`], [`crate::int8::conv::conv2d`]); tests check that.
 //!
 //! * Weights: [`PackedWeights`], one packed row per output channel (layout contract in [`pack`]),
-//!   symmetric (zero point 0).
+//!   symmetric (zero point 0). [`LowBitFormat::Int8`] (one byte per weight) serves int8 weights
+//!   with `i16` activations (W8A16) and is refused with 8-bit activations.
 //! * Activations ([`ActElem`]): `i8`, `u8` (A8) or `i16` (A16), any zero point of their type.
 //! * Outputs ([`OutElem`]): `i8`, `u8` or `i16`. A stage for `i16` outputs comes from
 //!   [`output_stage_i16`] / [`output_stage_i16_from_scales`].
@@ -79,6 +80,10 @@ pub enum LowBitError {
     /// A stored code that means no value (ternary `0b10`).
     #[error("{format} weight #{index} has an invalid code")]
     BadCode { format: LowBitFormat, index: usize },
+    /// [`LowBitFormat::Int8`] weights with 8-bit activations (the `vpmaddubsw` path needs
+    /// `|w| ≤ 8`; that pair runs [`crate::int8`]).
+    #[error("int8 weights with 8-bit activations: use the int8 kernels")]
+    Int8WeightsA8,
     /// A length, shape, zero point or stage that the shared int8 checks reject.
     #[error(transparent)]
     Int8(#[from] Int8Error),
@@ -134,6 +139,14 @@ impl ActElem for i16 {
     fn to_i32(self) -> i32 {
         self.into()
     }
+}
+
+/// Refuses [`LowBitFormat::Int8`] weights with 8-bit activations.
+pub(crate) fn check_weights_for<A: ActElem>(w: &PackedWeights) -> Result<(), LowBitError> {
+    if A::A8 && w.format() == LowBitFormat::Int8 {
+        return Err(LowBitError::Int8WeightsA8);
+    }
+    Ok(())
 }
 
 /// Checks that a zero point is representable in `A`.

@@ -30,12 +30,16 @@ pub enum LowBitFormat {
     Ternary,
     /// `{-1, +1}`, eight per byte; bit 1 is `+1`.
     Binary,
+    /// Signed 8-bit, `[-128, 127]`, one per byte: int8 weights for the A16 kernels (the A8
+    /// kernels refuse it; int8 weights with 8-bit activations run [`crate::int8`]).
+    Int8,
 }
 
 impl LowBitFormat {
     /// Bits per element.
     pub const fn bits(self) -> usize {
         match self {
+            LowBitFormat::Int8 => 8,
             LowBitFormat::Int4 => 4,
             LowBitFormat::Int2 | LowBitFormat::Ternary => 2,
             LowBitFormat::Binary => 1,
@@ -45,6 +49,7 @@ impl LowBitFormat {
     /// Smallest and largest value (binary excludes 0 in between).
     pub const fn range(self) -> (i8, i8) {
         match self {
+            LowBitFormat::Int8 => (-128, 127),
             LowBitFormat::Int4 => (-8, 7),
             LowBitFormat::Int2 => (-2, 1),
             LowBitFormat::Ternary | LowBitFormat::Binary => (-1, 1),
@@ -67,6 +72,7 @@ impl LowBitFormat {
     fn encode(self, v: i8) -> u8 {
         match self {
             LowBitFormat::Binary => u8::from(v > 0),
+            LowBitFormat::Int8 => v as u8,
             _ => (v as u8) & ((1u8 << self.bits()) - 1),
         }
     }
@@ -79,6 +85,7 @@ impl std::fmt::Display for LowBitFormat {
             LowBitFormat::Int2 => "int2",
             LowBitFormat::Ternary => "ternary",
             LowBitFormat::Binary => "binary",
+            LowBitFormat::Int8 => "int8",
         })
     }
 }
@@ -133,6 +140,11 @@ fn pack_row(
 #[inline]
 pub(crate) fn unpack_row(format: LowBitFormat, src: &[u8], out: &mut [i8]) {
     match format {
+        LowBitFormat::Int8 => {
+            for (o, &b) in out.iter_mut().zip(src) {
+                *o = b as i8;
+            }
+        }
         LowBitFormat::Int4 => {
             for (o, &b) in out.chunks_mut(2).zip(src) {
                 o[0] = ((b << 4) as i8) >> 4;

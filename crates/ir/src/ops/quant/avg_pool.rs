@@ -14,10 +14,14 @@
 //!   convolution with unit weights (`mw_kernels::int8::conv`, multiplier of
 //!   `common::multiplier`);
 //! * otherwise: the pool kernel's fixed-point multiplier per count (TFLite's double rounding).
+//!
+//! `i16` inputs or outputs (A16) take the second form through `mw_kernels::lowbit` (unit weights
+//! packed as binary `+1`), whatever the scales; windows counting different taps are refused.
 use super::common::{
     bad_q8, check_q8, check_scalar, dispatch_q8_pair, int8_error, multiplier, scale_of,
     zero_point_of, Cache, Clamp,
 };
+use super::lowbit::{self, dispatch_act_pair};
 use super::qlinear_conv::{output_dtype, shape_key};
 use crate::op::{optional, required};
 use crate::ops::nn::Window;
@@ -26,6 +30,8 @@ use mw_kernels::int8::conv::{Conv2dParams, ConvPlan};
 use mw_kernels::int8::pool::{avg_pool, global_avg_pool, AvgPoolQuant, Pool2dParams};
 use mw_kernels::int8::requant::{Activation, Multipliers, OutputStage};
 use mw_kernels::int8::{QInput, QuantElem};
+use mw_kernels::lowbit::conv::LowBitConvPlan;
+use mw_kernels::lowbit::{ActElem, LowBitFormat, OutElem, PackedWeights};
 use mw_tensor::{DType, Element, Tensor};
 
 /// Largest window a quantized average may cover (one multiplier per possible count).
@@ -38,6 +44,16 @@ pub struct QAvgPool {
     pub count_include_pad: bool,
     pub clamp: Clamp,
     cache: Cache<Prepared>,
+    wide: Cache<WidePrepared>,
+}
+
+/// The 16-bit path: a depthwise convolution with unit weights (packed binary `+1`) and one
+/// multiplier `x_scale / (y_scale · count)` (every window must count the same taps).
+#[derive(Debug)]
+struct WidePrepared {
+    plan: LowBitConvPlan,
+    stage: OutputStage,
+    x_zero_point: i32,
 }
 
 /// How the average is computed (see the module doc).
@@ -84,6 +100,7 @@ impl QAvgPool {
             count_include_pad,
             clamp,
             cache: Cache::default(),
+            wide: Cache::default(),
         }
     }
 
@@ -221,6 +238,81 @@ impl QAvgPool {
     }
 }
 
+impl QAvgPool {
+    fn prepare_wide(
+        &self,
+        p: &Pool2dParams,
+        taps: usize,
+        x_dtype: DType,
+        y_dtype: DType,
+        inputs: &[Option<&Tensor>],
+    ) -> Result<WidePrepared, OpError> {
+        let x_scale = scale_of(required(inputs, 1)?, 1)?;
+        let x_zero_point = zero_point_of(optional(inputs, 2), 2, x_dtype)?;
+        let y_scale = scale_of(required(inputs, 3)?, 3)?;
+        let y_zero_point = zero_point_of(optional(inputs, 4), 4, y_dtype)?;
+        if !(self.count_include_pad || p.pads == [0; 4]) {
+            return Err(OpError::Unsupported(
+                "16-bit average pooling with padding not counted (count_include_pad = 0)".into(),
+            ));
+        }
+        let m = multiplier(f64::from(x_scale) / (f64::from(y_scale) * taps as f64))?;
+        let stage = lowbit::stage_with(
+            y_dtype,
+            Multipliers::FixedPoint(vec![m]),
+            y_zero_point,
+            &self.clamp,
+        )?;
+        let geometry = Conv2dParams {
+            batch: p.batch,
+            in_channels: p.channels,
+            in_hw: p.in_hw,
+            out_channels: p.channels,
+            kernel: p.kernel,
+            stride: p.stride,
+            dilation: p.dilation,
+            pads: p.pads,
+            groups: p.channels,
+        };
+        let ones = vec![1i8; p.channels.saturating_mul(taps)];
+        let w = PackedWeights::pack(LowBitFormat::Binary, p.channels, taps, &ones)
+            .map_err(lowbit::lowbit_error)?;
+        lowbit::check_overflow(&w, x_dtype, x_zero_point, None)?;
+        Ok(WidePrepared {
+            plan: LowBitConvPlan::new(geometry, w).map_err(lowbit::lowbit_error)?,
+            stage,
+            x_zero_point,
+        })
+    }
+
+    fn run_wide<A: ActElem + Element, U: OutElem + Element>(
+        &self,
+        inputs: &[Option<&Tensor>],
+    ) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0)?;
+        let (p, out_shape) = self.geometry(x.shape())?;
+        let taps = p.kernel[0].saturating_mul(p.kernel[1]);
+        if taps > MAX_TAPS {
+            return Err(OpError::Unsupported(format!("a window of {taps} taps")));
+        }
+        let shape = shape_key(x.shape());
+        let mut key: Vec<Option<&Tensor>> = vec![Some(&shape)];
+        key.extend((1..5).map(|i| optional(inputs, i)));
+        let w = self.wide.get(&key, || {
+            self.prepare_wide(&p, taps, x.dtype(), U::DTYPE, inputs)
+        })?;
+        let mut y = Tensor::zeros(U::DTYPE, out_shape)?;
+        let xq = QInput {
+            data: x.as_slice::<A>()?,
+            zero_point: w.x_zero_point,
+        };
+        w.plan
+            .run(xq, None, &w.stage, y.as_slice_mut::<U>()?)
+            .map_err(lowbit::lowbit_error)?;
+        Ok(y)
+    }
+}
+
 impl Op for QAvgPool {
     fn op_type(&self) -> &'static str {
         if self.window.is_some() {
@@ -241,7 +333,7 @@ impl Op for QAvgPool {
     }
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = required(inputs, 0)?;
-        check_q8(x.dtype, 0)?;
+        lowbit::check_act(x.dtype, 0)?;
         check_scalar(required(inputs, 1)?, 1, DType::F32)?;
         if let Some(z) = optional(inputs, 2) {
             check_scalar(z, 2, x.dtype)?;
@@ -249,15 +341,21 @@ impl Op for QAvgPool {
         check_scalar(required(inputs, 3)?, 3, DType::F32)?;
         let y_zp = optional(inputs, 4);
         if let Some(z) = y_zp {
-            check_q8(z.dtype, 4)?;
+            lowbit::check_act(z.dtype, 4)?;
         }
         let (_, out) = self.geometry(&x.shape)?;
         Ok(vec![Fact::new(output_dtype(y_zp, x.dtype), out)])
     }
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = required(inputs, 0)?;
-        check_q8(x.dtype(), 0)?;
         let y_dtype = optional(inputs, 4).map_or(x.dtype(), Tensor::dtype);
+        if x.dtype() == DType::I16 || y_dtype == DType::I16 {
+            let y = dispatch_act_pair!(x.dtype(), y_dtype, A, U => self.run_wide::<A, U>(inputs)?,
+                _ => return Err(OpError::InputDType {
+                    index: 4, expected: lowbit::ACT.into(), actual: y_dtype }));
+            return Ok(vec![y]);
+        }
+        check_q8(x.dtype(), 0)?;
         let y = dispatch_q8_pair!(x.dtype(), y_dtype, T, U => self.run::<T, U>(inputs)?,
             _ => return Err(bad_q8(4, y_dtype)));
         Ok(vec![y])

@@ -104,7 +104,7 @@ pub(crate) fn scales_of(t: &Tensor, index: usize) -> Result<Vec<f32>, OpError> {
 /// Every value of an integer zero-point tensor as i32.
 pub(crate) fn zero_points_of(t: &Tensor, index: usize) -> Result<Vec<i32>, OpError> {
     match t.dtype() {
-        DType::I8 | DType::U8 | DType::I32 => Ok(t
+        DType::I8 | DType::U8 | DType::I4 | DType::U4 | DType::I16 | DType::I32 => Ok(t
             .to_i64_vec()
             .map_err(OpError::from)?
             .into_iter()
@@ -112,7 +112,7 @@ pub(crate) fn zero_points_of(t: &Tensor, index: usize) -> Result<Vec<i32>, OpErr
             .collect()),
         actual => Err(OpError::InputDType {
             index,
-            expected: "i8, u8 or i32".into(),
+            expected: "i4, u4, i8, u8, i16 or i32".into(),
             actual,
         }),
     }

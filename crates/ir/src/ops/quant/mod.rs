@@ -1,5 +1,7 @@
 //! Integer ops: 8-bit tensors in, 8-bit tensors out, integer-only evaluation through
 //! `mw_kernels::int8` (floats only when deriving fixed-point multipliers on first use).
+//! Convolution, matrix product and average pooling also take 16-bit activations and 4-bit
+//! (INT4, ternary, binary) weights, kept packed and run by `mw_kernels::lowbit` (`lowbit.rs`).
 //!
 //! * ONNX ops: `QLinearConv` (1-D/2-D, groups and depthwise, per-channel weight scales, int32
 //!   bias) and `QLinearMatMul`.
@@ -17,6 +19,7 @@ use crate::registry::Constructor;
 mod add;
 mod avg_pool;
 pub(crate) mod common;
+pub(crate) mod lowbit;
 mod qlinear_conv;
 mod qlinear_matmul;
 mod requantize;

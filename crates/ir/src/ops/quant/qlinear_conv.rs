@@ -17,12 +17,15 @@ use super::common::{
     check_per_channel, check_q8, check_scalar, constant_params, dispatch_q8_pair, int8_error,
     scale_of, scales_of, zero_point_of, zero_points_of, Cache, Clamp,
 };
+use super::lowbit::{self, dispatch_act_pair};
 use crate::op::{optional, required};
 use crate::ops::nn::Window;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::int8::conv::{Conv2dParams, ConvPlan};
 use mw_kernels::int8::requant::{soft_float_scale, Multipliers, OutputStage};
 use mw_kernels::int8::{QInput, QuantElem};
+use mw_kernels::lowbit::conv::LowBitConvPlan;
+use mw_kernels::lowbit::{ActElem, OutElem};
 use mw_tensor::{DType, Element, Tensor};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +37,16 @@ pub struct QLinearConv {
     /// Whether this is MwQLinearConv (clamp attributes allowed) rather than the ONNX op.
     pub fused: bool,
     cache: Cache<Prepared>,
+    lowbit: Cache<LowBitPrepared>,
+}
+
+/// Parameters of the low-bit path (16-bit activations or packed weights), derived on first use.
+#[derive(Debug)]
+struct LowBitPrepared {
+    plan: LowBitConvPlan,
+    stage: OutputStage,
+    bias: Option<Vec<i32>>,
+    x_zero_point: i32,
 }
 
 /// Parameters derived on first use.
@@ -63,6 +76,7 @@ fn build(attrs: &Attrs, fused: bool) -> Result<Box<dyn Op>, OpError> {
         },
         fused,
         cache: Cache::default(),
+        lowbit: Cache::default(),
     }))
 }
 
@@ -83,6 +97,7 @@ impl QLinearConv {
             fused: !clamp.is_none(),
             clamp,
             cache: Cache::default(),
+            lowbit: Cache::default(),
         }
     }
 
@@ -189,6 +204,66 @@ impl QLinearConv {
     }
 }
 
+impl QLinearConv {
+    fn prepare_lowbit(
+        &self,
+        params: Conv2dParams,
+        y_dtype: DType,
+        inputs: &[Option<&Tensor>],
+    ) -> Result<LowBitPrepared, OpError> {
+        let x = required(inputs, 0)?;
+        let x_scale = scale_of(required(inputs, 1)?, 1)?;
+        let x_zero_point = zero_point_of(optional(inputs, 2), 2, x.dtype())?;
+        let w = required(inputs, 3)?;
+        let m = params.out_channels;
+        let w_scale = scales_of(required(inputs, 4)?, 4)?;
+        let w_zp = match optional(inputs, 5) {
+            Some(z) => zero_points_of(z, 5)?,
+            None => vec![0],
+        };
+        let y_scale = scale_of(required(inputs, 6)?, 6)?;
+        let y_zp = zero_point_of(optional(inputs, 7), 7, y_dtype)?;
+        let wq = weights_i8(w, &w_zp, m)?;
+        let packed = lowbit::pack(&wq, m, wq.len() / m.max(1))?;
+        let stage =
+            lowbit::output_stage(y_dtype, x_scale, &w_scale, y_scale, y_zp, &self.clamp, m)?;
+        let bias = optional(inputs, 8)
+            .map(|b| b.as_slice::<i32>().map(<[i32]>::to_vec))
+            .transpose()?;
+        lowbit::check_overflow(&packed, x.dtype(), x_zero_point, bias.as_deref())?;
+        Ok(LowBitPrepared {
+            plan: LowBitConvPlan::new(params, packed).map_err(lowbit::lowbit_error)?,
+            stage,
+            bias,
+            x_zero_point,
+        })
+    }
+
+    fn run_lowbit<A: ActElem + Element, U: OutElem + Element>(
+        &self,
+        inputs: &[Option<&Tensor>],
+    ) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0)?;
+        let w = required(inputs, 3)?;
+        let (params, out_shape) = self.geometry(x.shape(), w.shape())?;
+        let shape = shape_key(x.shape());
+        let mut key: Vec<Option<&Tensor>> = vec![Some(&shape)];
+        key.extend((1..9).map(|i| optional(inputs, i)));
+        let p = self
+            .lowbit
+            .get(&key, || self.prepare_lowbit(params, U::DTYPE, inputs))?;
+        let mut y = Tensor::zeros(U::DTYPE, out_shape)?;
+        let xq = QInput {
+            data: x.as_slice::<A>()?,
+            zero_point: p.x_zero_point,
+        };
+        p.plan
+            .run(xq, p.bias.as_deref(), &p.stage, y.as_slice_mut::<U>()?)
+            .map_err(lowbit::lowbit_error)?;
+        Ok(y)
+    }
+}
+
 /// The input shape as a tensor, for cache keys of parameters that depend on it.
 pub(crate) fn shape_key(shape: &[usize]) -> Tensor {
     let v: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
@@ -273,8 +348,8 @@ impl Op for QLinearConv {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = required(inputs, 0)?;
         let w = required(inputs, 3)?;
-        check_q8(x.dtype, 0)?;
-        check_q8(w.dtype, 3)?;
+        lowbit::check_act(x.dtype, 0)?;
+        lowbit::check_weights(w.dtype, 3)?;
         check_scalar(required(inputs, 1)?, 1, DType::F32)?;
         if let Some(z) = optional(inputs, 2) {
             check_scalar(z, 2, x.dtype)?;
@@ -287,7 +362,7 @@ impl Op for QLinearConv {
         check_scalar(required(inputs, 6)?, 6, DType::F32)?;
         let y_zp = optional(inputs, 7);
         if let Some(z) = y_zp {
-            check_q8(z.dtype, 7)?;
+            lowbit::check_act(z.dtype, 7)?;
             check_scalar(z, 7, z.dtype)?;
         }
         if let Some(b) = optional(inputs, 8) {
@@ -305,6 +380,13 @@ impl Op for QLinearConv {
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = required(inputs, 0)?;
         let y_dtype = optional(inputs, 7).map_or(x.dtype(), Tensor::dtype);
+        let w_dtype = required(inputs, 3)?.dtype();
+        if lowbit::uses_lowbit(x.dtype(), w_dtype, y_dtype) {
+            let y = dispatch_act_pair!(x.dtype(), y_dtype, A, U => self.run_lowbit::<A, U>(inputs)?,
+                _ => return Err(OpError::InputDType {
+                    index: 7, expected: lowbit::ACT.into(), actual: y_dtype }));
+            return Ok(vec![y]);
+        }
         check_q8(x.dtype(), 0)?;
         let y = dispatch_q8_pair!(x.dtype(), y_dtype, T, U => self.run::<T, U>(inputs)?,
             _ => return Err(super::common::bad_q8(7, y_dtype)));

@@ -16,6 +16,7 @@ use super::common::{
     bad_q8, check_dtype, check_per_channel, check_q8, check_scalar, constant_params,
     dispatch_q8_pair, int8_error, scale_of, scales_of, zero_point_of, zero_points_of, Cache, Clamp,
 };
+use super::lowbit::{self, dispatch_act_pair};
 use super::qlinear_conv::{output_dtype, output_stage, weights_i8};
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attrs, BuildCtx, Cost, Fact, Op, OpError};
@@ -23,6 +24,8 @@ use mw_kernels::elementwise::{broadcast_shapes, broadcast_strides};
 use mw_kernels::int8::gemm::{gemm_packed, PackedWeights};
 use mw_kernels::int8::requant::OutputStage;
 use mw_kernels::int8::QuantElem;
+use mw_kernels::lowbit::gemm::gemm as lowbit_gemm;
+use mw_kernels::lowbit::{ActElem, OutElem, PackedWeights as LowBitWeights};
 use mw_tensor::{DType, Element, Tensor};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +35,17 @@ pub struct QLinearMatMul {
     /// Whether this is MwQGemm (bias input and clamp allowed) rather than the ONNX op.
     pub gemm: bool,
     cache: Cache<Prepared>,
+    lowbit: Cache<LowBitPrepared>,
+}
+
+/// The low-bit path (16-bit activations or packed weights): each matrix of `b` minus its zero
+/// points, transposed to `[N × K]` and packed.
+#[derive(Debug)]
+struct LowBitPrepared {
+    weights: Vec<LowBitWeights>,
+    stage: OutputStage,
+    bias: Option<Vec<i32>>,
+    a_zero_point: i32,
 }
 
 /// `b − b_zp` transposed to `[N × K]` (one per matrix of `b`): packed when it fits i8, else as
@@ -136,6 +150,7 @@ impl QLinearMatMul {
             clamp,
             gemm,
             cache: Cache::default(),
+            lowbit: Cache::default(),
         }
     }
 
@@ -255,6 +270,105 @@ impl QLinearMatMul {
     }
 }
 
+impl QLinearMatMul {
+    fn prepare_lowbit(
+        &self,
+        k: usize,
+        n: usize,
+        y_dtype: DType,
+        inputs: &[Option<&Tensor>],
+    ) -> Result<LowBitPrepared, OpError> {
+        let b = required(inputs, 3)?.to_i64_vec()?;
+        let b_zp = match optional(inputs, 5) {
+            Some(z) => zero_points_of(z, 5)?,
+            None => vec![0],
+        };
+        let a = required(inputs, 0)?;
+        let a_scale = scale_of(required(inputs, 1)?, 1)?;
+        let a_zero_point = zero_point_of(optional(inputs, 2), 2, a.dtype())?;
+        let b_scale = scales_of(required(inputs, 4)?, 4)?;
+        let y_scale = scale_of(required(inputs, 6)?, 6)?;
+        let y_zp = zero_point_of(optional(inputs, 7), 7, y_dtype)?;
+        let stage =
+            lowbit::output_stage(y_dtype, a_scale, &b_scale, y_scale, y_zp, &self.clamp, n)?;
+        let bias = match optional(inputs, 8) {
+            Some(t) if self.gemm => Some(t.as_slice::<i32>()?.to_vec()),
+            _ => None,
+        };
+        let per = k * n;
+        let weights = (0..b.len() / per.max(1))
+            .map(|i| {
+                let bt = Tensor::from_vec(vec![n, k], transpose(&b[i * per..(i + 1) * per], k, n))?;
+                let w = lowbit::pack(&weights_i8(&bt, &b_zp, n)?, n, k)?;
+                lowbit::check_overflow(&w, a.dtype(), a_zero_point, bias.as_deref())?;
+                Ok(w)
+            })
+            .collect::<Result<_, OpError>>()?;
+        Ok(LowBitPrepared {
+            weights,
+            stage,
+            bias,
+            a_zero_point,
+        })
+    }
+
+    fn run_lowbit<A: ActElem + Element, U: OutElem + Element>(
+        &self,
+        inputs: &[Option<&Tensor>],
+    ) -> Result<Tensor, OpError> {
+        let a = required(inputs, 0)?;
+        let b = required(inputs, 3)?;
+        let g = geometry(a.shape(), b.shape())?;
+        let key: Vec<Option<&Tensor>> = (1..9).map(|i| optional(inputs, i)).collect();
+        let p = self
+            .lowbit
+            .get(&key, || self.prepare_lowbit(g.k, g.n, U::DTYPE, inputs))?;
+        let av = a.as_slice::<A>()?;
+        let mut y = Tensor::zeros(U::DTYPE, g.out.clone())?;
+        let out = y.as_slice_mut::<U>()?;
+        let (m, k, n) = (g.m, g.k, g.n);
+        if p.weights.is_empty() {
+            return Err(OpError::Shape(format!(
+                "B of shape {:?} is empty",
+                b.shape()
+            )));
+        }
+        let product = |w: &LowBitWeights, a: &[A], rows: usize, dst: &mut [U]| {
+            let at = transpose(a, rows, k);
+            let mut yt = vec![U::default(); n * rows];
+            lowbit_gemm(
+                w,
+                rows,
+                &at,
+                p.a_zero_point,
+                p.bias.as_deref(),
+                &p.stage,
+                &mut yt,
+            )
+            .map_err(lowbit::lowbit_error)?;
+            dst.copy_from_slice(&transpose(&yt, n, rows));
+            Ok::<(), OpError>(())
+        };
+        if p.weights.len() == 1 {
+            product(&p.weights[0], av, av.len() / k.max(1), out)?;
+            return Ok(y);
+        }
+        let batches: usize = g.out_batch.iter().product();
+        for o in 0..batches {
+            let ai = batch_index(o, &g.out_batch, &g.a_batch);
+            let bi = batch_index(o, &g.out_batch, &g.b_batch);
+            let a_mat = &av[ai * m * k..(ai + 1) * m * k];
+            product(
+                &p.weights[bi],
+                a_mat,
+                m,
+                &mut out[o * m * n..(o + 1) * m * n],
+            )?;
+        }
+        Ok(y)
+    }
+}
+
 /// One `[K × N]` matrix of `b` (values as i64) minus its per-column zero points, transposed.
 fn prepare_matrix(b: &[i64], zps: &[i32], k: usize, n: usize) -> Result<Weights, OpError> {
     let bt = Tensor::from_vec(vec![n, k], transpose(b, k, n))?;
@@ -292,8 +406,8 @@ impl Op for QLinearMatMul {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let a = required(inputs, 0)?;
         let b = required(inputs, 3)?;
-        check_q8(a.dtype, 0)?;
-        check_q8(b.dtype, 3)?;
+        lowbit::check_act(a.dtype, 0)?;
+        lowbit::check_weights(b.dtype, 3)?;
         let Geometry { n, out, .. } = geometry(&a.shape, &b.shape)?;
         check_scalar(required(inputs, 1)?, 1, DType::F32)?;
         if let Some(z) = optional(inputs, 2) {
@@ -306,7 +420,7 @@ impl Op for QLinearMatMul {
         check_scalar(required(inputs, 6)?, 6, DType::F32)?;
         let y_zp = optional(inputs, 7);
         if let Some(z) = y_zp {
-            check_q8(z.dtype, 7)?;
+            lowbit::check_act(z.dtype, 7)?;
         }
         match optional(inputs, 8) {
             Some(_) if !self.gemm => {
@@ -329,8 +443,15 @@ impl Op for QLinearMatMul {
     }
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let a = required(inputs, 0)?;
-        check_q8(a.dtype(), 0)?;
         let y_dtype = optional(inputs, 7).map_or(a.dtype(), Tensor::dtype);
+        let w_dtype = required(inputs, 3)?.dtype();
+        if lowbit::uses_lowbit(a.dtype(), w_dtype, y_dtype) {
+            let y = dispatch_act_pair!(a.dtype(), y_dtype, A, U => self.run_lowbit::<A, U>(inputs)?,
+                _ => return Err(OpError::InputDType {
+                    index: 7, expected: lowbit::ACT.into(), actual: y_dtype }));
+            return Ok(vec![y]);
+        }
+        check_q8(a.dtype(), 0)?;
         let y = dispatch_q8_pair!(a.dtype(), y_dtype, T, U => self.run::<T, U>(inputs)?,
             _ => return Err(bad_q8(7, y_dtype)));
         Ok(vec![y])

@@ -20,7 +20,7 @@ pub(crate) struct Matcher<'a> {
     consumers: HashMap<ValueId, Vec<NodeId>>,
 }
 
-/// A per-tensor quantized 8-bit tensor read through a DequantizeLinear (or written by a
+/// A per-tensor quantized 8- or 16-bit tensor read through a DequantizeLinear (or written by a
 /// QuantizeLinear): its stored value, scale and zero point.
 #[derive(Clone, Debug)]
 pub(crate) struct QTensor {
@@ -139,7 +139,7 @@ impl<'a> Matcher<'a> {
             .ok_or_else(|| format!("the type of `{}` is unknown", self.name(v)))
     }
 
-    /// `v` as a dequantized 8-bit per-tensor activation: `v = DequantizeLinear(x_q, s, zp)`.
+    /// `v` as a dequantized 8- or 16-bit per-tensor activation: `v = DequantizeLinear(x_q, s, zp)`.
     pub fn dequantized(&self, v: ValueId) -> Result<QTensor, Why> {
         let (_, dq) = self
             .producer(v)
@@ -147,8 +147,8 @@ impl<'a> Matcher<'a> {
             .ok_or_else(|| format!("input `{}` is not dequantized", self.name(v)))?;
         let x = input(dq, 0)?;
         let dtype = self.dtype_of(x)?;
-        if !matches!(dtype, DType::I8 | DType::U8) {
-            return Err(format!("`{}` is {dtype}, not 8-bit", self.name(x)));
+        if !matches!(dtype, DType::I8 | DType::U8 | DType::I16) {
+            return Err(format!("`{}` is {dtype}, not 8- or 16-bit", self.name(x)));
         }
         let scale = input(dq, 1)?;
         let zero_point = dq.inputs.get(2).copied().flatten();
@@ -162,12 +162,12 @@ impl<'a> Matcher<'a> {
         })
     }
 
-    /// The output side of QuantizeLinear `q`: per tensor, 8-bit.
+    /// The output side of QuantizeLinear `q`: per tensor, 8- or 16-bit.
     pub fn quantized_output(&self, q: &Node) -> Result<QTensor, Why> {
         let out = *q.outputs.first().ok_or("QuantizeLinear without output")?;
         let dtype = self.dtype_of(out)?;
-        if !matches!(dtype, DType::I8 | DType::U8) {
-            return Err(format!("it quantizes to {dtype}, not 8-bit"));
+        if !matches!(dtype, DType::I8 | DType::U8 | DType::I16) {
+            return Err(format!("it quantizes to {dtype}, not 8- or 16-bit"));
         }
         let scale = input(q, 1)?;
         let zero_point = q.inputs.get(2).copied().flatten();
@@ -182,7 +182,7 @@ impl<'a> Matcher<'a> {
     }
 
     /// `v` as constant 8-bit or 4-bit weights dequantized per tensor or per `axis` of `rank`
-    /// (4-bit values are widened to int8 by the pattern; group-wise scales are refused).
+    /// (4-bit values stay 4-bit: the integer ops pack them; group-wise scales are refused).
     pub fn weights(&self, v: ValueId, axis: usize) -> Result<QWeights, Why> {
         let (_, dq) = self
             .producer(v)
@@ -308,6 +308,9 @@ pub(crate) fn clamp_of(bounds: Option<Bounds>, out: &QTensor) -> Clamp {
     type Quant = fn(f32, f32, i32) -> i64;
     let (min, max, quant): (i64, i64, Quant) = match out.dtype {
         DType::U8 => (0, 255, |x, s, z| quantize_value::<u8>(x, s, z as u8).into()),
+        DType::I16 => (-32768, 32767, |x, s, z| {
+            quantize_value::<i16>(x, s, z as i16).into()
+        }),
         _ => (-128, 127, |x, s, z| {
             quantize_value::<i8>(x, s, z as i8).into()
         }),

@@ -13,19 +13,23 @@
 //! | `MaxPool / Reshape / Flatten / Transpose / Squeeze / Unsqueeze / Identity / Slice(DQ(x))` | the same op on 8-bit (+ MwQRequantize when parameters differ) |
 //! | `DQ(x)` (a re-quantization)                          | MwQRequantize                      |
 //!
-//! DQ(x) is a per-tensor 8-bit activation; DQ(W) constant 8-bit or 4-bit weights (4-bit widened
-//! to int8 constants of the same values; group-wise scales are refused) per tensor or per output
-//! channel; a bias is a DequantizeLinear of an int32 constant (used as is when its scale is
+//! DQ(x) is a per-tensor 8-bit or 16-bit activation; DQ(W) constant 8-bit or 4-bit weights
+//! (4-bit kept as they are: the integer ops pack them; group-wise scales are refused) per tensor
+//! or per output channel; a bias is a DequantizeLinear of an int32 constant (used as is when its scale is
 //! `s_x · s_w`, rescaled otherwise) or a float constant (quantized here). The intermediate float
 //! values must have no other reader. A fused activation becomes the `qmin`/`qmax` clamp unless the
 //! output type's range implies it.
+//!
+//! 16-bit activations (A16) lower in Conv, MatMul, Gemm, the average pools and the data-movement
+//! ops with unchanged parameters; Add, Softmax, Concat and re-quantizations of 16-bit values have
+//! no integer op and stay in float, with that reason.
 use super::build::Builder;
 use super::matcher::{clamp_of, input, Matcher, QTensor, QWeights, Why};
 use crate::ops::elementwise::Softmax;
 use crate::ops::quant::Clamp;
 use crate::rewrite::Patch;
 use crate::{Attr, Node, NodeId, ValueId};
-use mw_tensor::{DType, Data, Tensor};
+use mw_tensor::{DType, Tensor};
 
 /// Ops that move or select 8-bit values without arithmetic.
 const MOVEMENT: &[&str] = &[
@@ -136,6 +140,16 @@ impl<'p, 'a> Pattern<'p, 'a> {
         &self.name
     }
 
+    /// Refuses a 16-bit tensor for `what`, which has only an 8-bit integer op.
+    fn only_8_bit(&self, t: &QTensor, what: &str) -> Result<(), Why> {
+        if t.dtype == DType::I16 {
+            return Err(format!(
+                "{what} of 16-bit values has no integer op (8-bit only)"
+            ));
+        }
+        Ok(())
+    }
+
     /// `[value, scale, zero point]` of a quantized tensor (a zero created when absent).
     fn triple(&self, b: &mut Builder, t: &QTensor, hint: &str) -> [Option<ValueId>; 3] {
         let zp = b.zero_point(t.zero_point, t.dtype, hint);
@@ -162,46 +176,9 @@ impl<'p, 'a> Pattern<'p, 'a> {
         [Some(value), Some(w.scale), Some(zp)]
     }
 
-    /// 4-bit weights (and their zero points) as new int8 constants of the same values: the
-    /// integer kernels take int8 weights, and every int4/uint4 value is an int8/uint8 value.
-    fn widen(&self, b: &mut Builder, w: QWeights) -> Result<QWeights, Why> {
-        let wide = |t: &Tensor| -> Result<Option<Tensor>, Why> {
-            let data = match t.data() {
-                Data::I4(v) => Data::I8(v.clone()),
-                Data::U4(v) => Data::U8(v.clone()),
-                _ => return Ok(None),
-            };
-            Tensor::new(t.shape().to_vec(), data)
-                .map(Some)
-                .map_err(|e| e.to_string())
-        };
-        let Some(tensor) = wide(&w.tensor)? else {
-            return Ok(w);
-        };
-        let value = b.constant(&format!("{}_weights_int8", self.name()), tensor.clone());
-        let zero_point = match w.zero_point {
-            None => None,
-            Some(z) => {
-                let zt = self
-                    .m
-                    .konst(z)
-                    .ok_or("the weights' zero point is not constant")?;
-                let zt = wide(zt)?.unwrap_or_else(|| zt.clone());
-                Some(b.constant(&format!("{}_weights_zero_point", self.name()), zt))
-            }
-        };
-        Ok(QWeights {
-            value,
-            tensor,
-            zero_point,
-            ..w
-        })
-    }
-
     fn conv(&self, b: &mut Builder) -> Result<(), Why> {
         let x = self.m.dequantized(input(self.core, 0)?)?;
         let w = self.m.weights(input(self.core, 1)?, 0)?;
-        let w = self.widen(b, w)?;
         let m_out = *w.tensor.shape().first().ok_or("scalar weights")?;
         let bias = self.bias(b, self.core.inputs.get(2).copied().flatten(), &x, &w, m_out)?;
         let mut inputs: Vec<Option<ValueId>> = self.triple(b, &x, self.name()).to_vec();
@@ -217,7 +194,6 @@ impl<'p, 'a> Pattern<'p, 'a> {
     fn matmul(&self, b: &mut Builder, mm: &Node, bias: Option<ValueId>) -> Result<(), Why> {
         let a = self.m.dequantized(input(mm, 0)?)?;
         let w = self.m.weights(input(mm, 1)?, 1)?;
-        let w = self.widen(b, w)?;
         self.qgemm(b, &a, &w, w.value, bias)
     }
 
@@ -262,7 +238,6 @@ impl<'p, 'a> Pattern<'p, 'a> {
         let w = self
             .m
             .weights(input(self.core, 1)?, usize::from(!trans_b))?;
-        let w = self.widen(b, w)?;
         let (w_value, w) = if trans_b {
             let t = transpose_2d(&w.tensor)?;
             let id = b.constant(&format!("{}_weights_kn", self.name()), t.clone());
@@ -301,6 +276,9 @@ impl<'p, 'a> Pattern<'p, 'a> {
         }
         let qa = self.m.dequantized(i0)?;
         let qb = self.m.dequantized(i1)?;
+        self.only_8_bit(&qa, "Add")?;
+        self.only_8_bit(&qb, "Add")?;
+        self.only_8_bit(self.out, "Add")?;
         if qa.dtype != qb.dtype {
             return Err(format!("its inputs are {} and {}", qa.dtype, qb.dtype));
         }
@@ -352,6 +330,8 @@ impl<'p, 'a> Pattern<'p, 'a> {
             .downcast_ref::<Softmax>()
             .ok_or("not the IR's Softmax")?;
         let x = self.m.dequantized(input(self.core, 0)?)?;
+        self.only_8_bit(&x, "Softmax")?;
+        self.only_8_bit(self.out, "Softmax")?;
         let shape = &self.m.fact(x.value).ok_or("unknown input shape")?.shape;
         let axis = crate::op::normalize_axis(sm.axis, shape.len()).map_err(|e| e.to_string())?;
         if !sm.flatten && shape[axis + 1..].iter().any(|&d| d != 1) {
@@ -373,6 +353,8 @@ impl<'p, 'a> Pattern<'p, 'a> {
         dst: ValueId,
         tag: &str,
     ) -> Result<(), Why> {
+        self.only_8_bit(x, "a re-quantization")?;
+        self.only_8_bit(self.out, "a re-quantization")?;
         let mut inputs: Vec<Option<ValueId>> = self.triple(b, x, tag).to_vec();
         inputs.extend(self.out_pair(b));
         let name = format!("{}{tag}", self.name());

@@ -114,6 +114,14 @@ fn check_all(p: &Conv2dParams, seed: u64) -> Result<(), String> {
         check_int8_equivalence::<u8, u8>(format, p, s ^ 5)?;
         check_int8_equivalence::<i8, i8>(format, p, s ^ 6)?;
     }
+    // Int8 weights run with i16 activations only (W8A16).
+    check::<i16, i16>(LowBitFormat::Int8, p, seed ^ 0x80, RoundingMode::FixedPoint)?;
+    check::<i16, i8>(
+        LowBitFormat::Int8,
+        p,
+        seed ^ 0x81,
+        RoundingMode::FloatHalfEven,
+    )?;
     Ok(())
 }
 

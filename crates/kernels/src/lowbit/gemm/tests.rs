@@ -84,6 +84,19 @@ fn check_all(shape: (usize, usize, usize), seed: u64) -> Result<(), String> {
         check_int8_equivalence::<u8, u8>(format, shape, s ^ 7)?;
         check_int8_equivalence::<i8, i8>(format, shape, s ^ 8)?;
     }
+    // Int8 weights run with i16 activations only (W8A16).
+    check::<i16, i16>(
+        LowBitFormat::Int8,
+        shape,
+        seed ^ 0x80,
+        RoundingMode::FixedPoint,
+    )?;
+    check::<i16, i8>(
+        LowBitFormat::Int8,
+        shape,
+        seed ^ 0x81,
+        RoundingMode::FloatHalfEven,
+    )?;
     Ok(())
 }
 
@@ -237,4 +250,17 @@ proptest! {
             prop_assert!(false, "{}", e);
         }
     }
+}
+
+#[test]
+fn int8_weights_with_8_bit_activations_are_refused() {
+    let w = PackedWeights::pack(LowBitFormat::Int8, 2, 3, &[-128, 127, 0, 1, 2, 3]).unwrap();
+    assert_eq!(w.unpack(), vec![-128, 127, 0, 1, 2, 3]);
+    assert_eq!(w.row_sums(), &[-1, 6]);
+    let stage = identity_i16();
+    let mut out = vec![0i16; 2];
+    let err = gemm(&w, 1, &[1u8, 2, 3], 0, None, &stage, &mut out).unwrap_err();
+    assert_eq!(err, crate::lowbit::LowBitError::Int8WeightsA8);
+    gemm(&w, 1, &[1i16, 2, 3], 0, None, &stage, &mut out).unwrap();
+    assert_eq!(out, vec![-128 + 254, 1 + 4 + 9]);
 }
