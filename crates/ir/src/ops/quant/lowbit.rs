@@ -10,7 +10,7 @@ use super::common::{int8_error, Clamp};
 use crate::OpError;
 use mw_kernels::int8::overflow::{check_accumulator_fits_i32, ActRange};
 use mw_kernels::int8::requant::{soft_float_scale, Multipliers, OutputStage};
-use mw_kernels::lowbit::{output_stage_i16, LowBitError, LowBitFormat, PackedWeights};
+use mw_kernels::lowbit::{output_stage_i16, ActElem, LowBitError, LowBitFormat, PackedWeights};
 use mw_tensor::DType;
 
 /// The activation element types of the integer ops.
@@ -43,6 +43,18 @@ pub(crate) fn check_weights(dtype: DType, index: usize) -> Result<(), OpError> {
 /// Whether an op with these input, weight and output types runs the low-bit kernels.
 pub(crate) fn uses_lowbit(x: DType, w: DType, y: DType) -> bool {
     x == DType::I16 || y == DType::I16 || matches!(w, DType::I4 | DType::U4)
+}
+
+/// Whether 8-bit activations must be widened to `i16` for `w`: the A8 low-bit kernels take weights
+/// of at most 4 bits, the A16 ones every format (an int8-weight layer with 8-bit input and 16-bit
+/// output meets this at a mixed-precision boundary).
+pub(crate) fn needs_widening<A: ActElem>(w: &PackedWeights) -> bool {
+    A::A8 && w.format() == LowBitFormat::Int8
+}
+
+/// 8-bit activations as `i16` of the same values (the zero point is unchanged).
+pub(crate) fn widen<A: ActElem>(x: &[A]) -> Vec<i16> {
+    x.iter().map(|v| v.to_i32() as i16).collect()
 }
 
 /// The stored range of an activation type.

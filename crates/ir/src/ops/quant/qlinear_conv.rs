@@ -253,13 +253,20 @@ impl QLinearConv {
             .lowbit
             .get(&key, || self.prepare_lowbit(params, U::DTYPE, inputs))?;
         let mut y = Tensor::zeros(U::DTYPE, out_shape)?;
-        let xq = QInput {
-            data: x.as_slice::<A>()?,
-            zero_point: p.x_zero_point,
-        };
-        p.plan
-            .run(xq, p.bias.as_deref(), &p.stage, y.as_slice_mut::<U>()?)
-            .map_err(lowbit::lowbit_error)?;
+        let data = x.as_slice::<A>()?;
+        let out = y.as_slice_mut::<U>()?;
+        let (bias, zero_point) = (p.bias.as_deref(), p.x_zero_point);
+        if lowbit::needs_widening::<A>(p.plan.weights()) {
+            let wide = lowbit::widen(data);
+            let xq = QInput {
+                data: &wide[..],
+                zero_point,
+            };
+            p.plan.run(xq, bias, &p.stage, out)
+        } else {
+            p.plan.run(QInput { data, zero_point }, bias, &p.stage, out)
+        }
+        .map_err(lowbit::lowbit_error)?;
         Ok(y)
     }
 }

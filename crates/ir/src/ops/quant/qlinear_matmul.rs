@@ -336,15 +336,12 @@ impl QLinearMatMul {
         let product = |w: &LowBitWeights, a: &[A], rows: usize, dst: &mut [U]| {
             let at = transpose(a, rows, k);
             let mut yt = vec![U::default(); n * rows];
-            lowbit_gemm(
-                w,
-                rows,
-                &at,
-                p.a_zero_point,
-                p.bias.as_deref(),
-                &p.stage,
-                &mut yt,
-            )
+            let (zp, bias) = (p.a_zero_point, p.bias.as_deref());
+            if lowbit::needs_widening::<A>(w) {
+                lowbit_gemm(w, rows, &lowbit::widen(&at), zp, bias, &p.stage, &mut yt)
+            } else {
+                lowbit_gemm(w, rows, &at, zp, bias, &p.stage, &mut yt)
+            }
             .map_err(lowbit::lowbit_error)?;
             dst.copy_from_slice(&transpose(&yt, n, rows));
             Ok::<(), OpError>(())
