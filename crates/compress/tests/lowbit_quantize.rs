@@ -125,7 +125,10 @@ fn int16_activations_are_quantized_and_lowered_to_integer_ops() {
         lint.float_ops
     );
     assert!(
-        lowered.nodes.iter().any(|n| n.op.op_type().contains("QLinearConv")),
+        lowered
+            .nodes
+            .iter()
+            .any(|n| n.op.op_type().contains("QLinearConv")),
         "an integer convolution"
     );
 }
