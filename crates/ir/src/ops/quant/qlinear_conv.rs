@@ -170,9 +170,7 @@ impl QLinearConv {
         let y_zp = zero_point_of(optional(inputs, 7), 7, U::DTYPE)?;
         let wq = weights_i8(w, &w_zp, m)?;
         let stage = output_stage::<U>(x_scale, &w_scale, y_scale, y_zp, &self.clamp, m)?;
-        let bias = optional(inputs, 8)
-            .map(|b| b.as_slice::<i32>().map(<[i32]>::to_vec))
-            .transpose()?;
+        let bias = bias_of(inputs)?;
         Ok(Prepared {
             plan: ConvPlan::new(params, &wq).map_err(int8_error)?,
             stage,
@@ -189,8 +187,7 @@ impl QLinearConv {
         let w = required(inputs, 3)?;
         let (params, out_shape) = self.geometry(x.shape(), w.shape())?;
         let shape = shape_key(x.shape());
-        let mut key: Vec<Option<&Tensor>> = vec![Some(&shape)];
-        key.extend((1..9).map(|i| optional(inputs, i)));
+        let key = cache_key(&shape, inputs);
         let p = self.cache.get(&key, || self.prepare::<U>(params, inputs))?;
         let mut y = Tensor::zeros(U::DTYPE, out_shape)?;
         let xq = QInput {
@@ -227,9 +224,7 @@ impl QLinearConv {
         let packed = lowbit::pack(&wq, m, wq.len() / m.max(1))?;
         let stage =
             lowbit::output_stage(y_dtype, x_scale, &w_scale, y_scale, y_zp, &self.clamp, m)?;
-        let bias = optional(inputs, 8)
-            .map(|b| b.as_slice::<i32>().map(<[i32]>::to_vec))
-            .transpose()?;
+        let bias = bias_of(inputs)?;
         lowbit::check_overflow(&packed, x.dtype(), x_zero_point, bias.as_deref())?;
         Ok(LowBitPrepared {
             plan: LowBitConvPlan::new(params, packed).map_err(lowbit::lowbit_error)?,
@@ -247,8 +242,7 @@ impl QLinearConv {
         let w = required(inputs, 3)?;
         let (params, out_shape) = self.geometry(x.shape(), w.shape())?;
         let shape = shape_key(x.shape());
-        let mut key: Vec<Option<&Tensor>> = vec![Some(&shape)];
-        key.extend((1..9).map(|i| optional(inputs, i)));
+        let key = cache_key(&shape, inputs);
         let p = self
             .lowbit
             .get(&key, || self.prepare_lowbit(params, U::DTYPE, inputs))?;
@@ -269,6 +263,20 @@ impl QLinearConv {
         .map_err(lowbit::lowbit_error)?;
         Ok(y)
     }
+}
+
+/// The optional int32 bias (input 8), copied for a prepared plan.
+fn bias_of(inputs: &[Option<&Tensor>]) -> Result<Option<Vec<i32>>, OpError> {
+    Ok(optional(inputs, 8)
+        .map(|b| b.as_slice::<i32>().map(<[i32]>::to_vec))
+        .transpose()?)
+}
+
+/// What derived parameters depend on: the input shape and every parameter input (1..=8).
+fn cache_key<'a>(shape: &'a Tensor, inputs: &[Option<&'a Tensor>]) -> Vec<Option<&'a Tensor>> {
+    let mut key = vec![Some(shape)];
+    key.extend((1..9).map(|i| optional(inputs, i)));
+    key
 }
 
 /// The input shape as a tensor, for cache keys of parameters that depend on it.
