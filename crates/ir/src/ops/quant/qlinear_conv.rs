@@ -432,6 +432,30 @@ mod tests {
         crate::ops::elementwise::common::testutil::run_const(op, inputs)
     }
 
+    /// A mixed-precision boundary: 8-bit input, int8 weights outside the INT4 range, 16-bit output
+    /// (the input is widened to `i16` for the low-bit kernels).
+    #[test]
+    fn eight_bit_input_with_int8_weights_and_i16_output() {
+        let op = build("QLinearConv", &Attrs::new(), 13, 9);
+        // x = [1, 2, 1, 2]: channel planes [100, −50] and [7, 1]; zero point 0.
+        let x = t(&[1, 2, 1, 2], vec![100i8, -50, 7, 1]);
+        let w = t(&[2, 2, 1, 1], vec![100i8, -9, -1, 3]);
+        let inputs = [
+            Some(x),
+            Some(s(1.0)),
+            Some(z(0i8)),
+            Some(w),
+            Some(s(1.0)),
+            Some(z(0i8)),
+            Some(s(1.0)),
+            Some(z(0i16)),
+            Some(t(&[2], vec![5i32, 0])),
+        ];
+        let y = run(op.as_ref(), &inputs).unwrap();
+        // c0 = 5 + 100·[100, −50] − 9·[7, 1] = [9942, −5004]; c1 = −[100, −50] + 3·[7, 1] = [−79, 53].
+        assert_eq!(y.as_slice::<i16>().unwrap(), &[9942, -5004, -79, 53]);
+    }
+
     #[test]
     fn one_by_one_conv_with_bias_and_per_channel_scales() {
         let op = build("QLinearConv", &Attrs::new(), 13, 9);

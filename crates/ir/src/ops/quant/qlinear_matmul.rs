@@ -526,6 +526,34 @@ mod tests {
         round_trips(op.as_ref(), 13, 9);
     }
 
+    /// A mixed-precision boundary: 8-bit input, int8 weights outside the INT4 range, 16-bit output.
+    /// The low-bit path widens the input to `i16`; results beyond the 8-bit range prove the output
+    /// is really 16-bit.
+    #[test]
+    fn eight_bit_input_with_int8_weights_and_i16_output() {
+        let op = build("QLinearMatMul", &Attrs::new(), 13, 8);
+        let b = t(&[3, 2], vec![100i8, -1, 20, 2, -9, 3]);
+        let run_with = |a: Tensor, a_zero: Tensor| {
+            let inputs = [
+                Some(a),
+                Some(s(1.0)),
+                Some(a_zero),
+                Some(b.clone()),
+                Some(s(1.0)),
+                Some(z(0i8)),
+                Some(s(1.0)),
+                Some(z(0i16)),
+            ];
+            run_const(op.as_ref(), &inputs).unwrap()
+        };
+        // [100, −50, 7] · b = [10000 − 1000 − 63, −100 − 100 + 21] = [8937, −179].
+        let y = run_with(t(&[1, 3], vec![100i8, -50, 7]), z(0i8));
+        assert_eq!(y.as_slice::<i16>().unwrap(), &[8937, -179]);
+        // The same values as u8 with zero point 128.
+        let y = run_with(t(&[1, 3], vec![228u8, 78, 135]), z(128u8));
+        assert_eq!(y.as_slice::<i16>().unwrap(), &[8937, -179]);
+    }
+
     #[test]
     fn batched_b_broadcasts_over_batches() {
         let op = build("QLinearMatMul", &Attrs::new(), 13, 8);
