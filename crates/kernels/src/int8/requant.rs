@@ -64,6 +64,17 @@ pub fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
     (x >> exponent) + i32::from(remainder > threshold)
 }
 
+/// [`rounding_divide_by_pot`] at 64 bits: `round(x / 2^exponent)` with ties away from zero, for
+/// `exponent` in `0..=62` (the single rounding of group-wise layers, [`crate::lowbit::grouped`]).
+#[inline(always)]
+pub fn rounding_divide_by_pot_i64(x: i64, exponent: u32) -> i64 {
+    debug_assert!(exponent <= 62);
+    let mask = (1i64 << exponent) - 1;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i64::from(x < 0);
+    (x >> exponent) + i64::from(remainder > threshold)
+}
+
 /// A real multiplier `M = m0 · 2^(shift − 31)` with `m0` in `[2^30, 2^31)` (or `m0 = 0`, the zero
 /// multiplier, for `M` below `2^-32`), `shift` in `-31..=31`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

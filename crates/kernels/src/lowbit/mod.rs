@@ -54,6 +54,7 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod grouped;
 pub mod pack;
 
 #[cfg(test)]
