@@ -1,5 +1,5 @@
-//! `milliwatt quantize --scheme w4a8` (int4 weights per channel, MinMax on the calibration split)
-//! of the float KWS model: the exported file re-imports with the same int4 weights, the integer
+//! `milliwatt quantize --scheme w4a8` (int4 weights per channel, and group-wise with
+//! `--group-size 32`; MinMax on the calibration split) of the float KWS model: the exported file re-imports with the same int4 weights, the integer
 //! engine runs it with zero float ops, and ONNX Runtime (opset 21, INT4 DequantizeLinear) agrees
 //! with milliwatt's integer engine on the top-1 prediction of ≥ 99 % of the eval split's clips.
 //! Skips without ../shared or Python with onnxruntime.
@@ -18,7 +18,17 @@ const DATA: &str = "data/speech_commands_v0.02_test";
 
 #[test]
 fn w4a8_kws_agrees_with_onnxruntime_on_the_eval_split() {
-    let test = "lowbit_ort";
+    check("lowbit_ort", &[]);
+}
+
+#[test]
+fn w4a8_group_wise_kws_agrees_with_onnxruntime_on_the_eval_split() {
+    check("lowbit_ort_g32", &["--group-size", "32"]);
+}
+
+/// Quantizes with `extra` arguments, then checks the round trip, zero float ops and the top-1
+/// agreement with ONNX Runtime.
+fn check(test: &str, extra: &[&str]) {
     let (Some(float_model), Some(data), Some(py)) = (
         shared_or_skip(test, FLOAT_MODEL),
         shared_or_skip(test, DATA),
@@ -33,7 +43,9 @@ fn w4a8_kws_agrees_with_onnxruntime_on_the_eval_split() {
         .arg(&float_model)
         .arg("--calib")
         .arg(format!("speech-commands:{}", data.display()))
-        .args(["--scheme", "w4a8", "--no-measure", "-o"])
+        .args(["--scheme", "w4a8", "--no-measure"])
+        .args(extra)
+        .arg("-o")
         .arg(&model)
         .output()
         .expect("binary runs");
@@ -82,7 +94,7 @@ fn w4a8_kws_agrees_with_onnxruntime_on_the_eval_split() {
     let (a, b) = (argmax(&ours, 12), argmax(&theirs, 12));
     let agree = a.iter().zip(&b).filter(|(p, q)| p == q).count();
     println!(
-        "W4A8 top-1 agreement with ONNX Runtime {agree}/{} = {:.4} %",
+        "W4A8 {extra:?} top-1 agreement with ONNX Runtime {agree}/{} = {:.4} %",
         a.len(),
         100.0 * agree as f64 / a.len() as f64
     );

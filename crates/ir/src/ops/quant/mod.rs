@@ -7,7 +7,7 @@
 //!   bias) and `QLinearMatMul`.
 //! * Internal ops for what ONNX lacks, named `Mw…` (never written to disk by QDQ export):
 //!   `MwQLinearConv` (QLinearConv + fused clamp), `MwQGemm` (MatMul + int32 bias + clamp),
-//!   `MwQAvgPool`, `MwQGlobalAvgPool`, `MwQAdd`, `MwQSoftmax` and `MwQRequantize` (new scale /
+//!   `MwQGroupedGemm` (group-wise weight scales, `grouped.rs`), `MwQAvgPool`, `MwQGlobalAvgPool`, `MwQAdd`, `MwQSoftmax` and `MwQRequantize` (new scale /
 //!   zero point / 8-bit type, with a clamp: a lone ReLU or Clip between quantized tensors).
 //!
 //! The fused clamp is given as attributes `qmin` / `qmax` in stored output values (a ReLU after a
@@ -19,6 +19,7 @@ use crate::registry::Constructor;
 mod add;
 mod avg_pool;
 pub(crate) mod common;
+mod grouped;
 pub(crate) mod lowbit;
 mod qlinear_conv;
 mod qlinear_matmul;
@@ -28,6 +29,7 @@ mod softmax;
 pub use add::QAdd;
 pub use avg_pool::QAvgPool;
 pub use common::Clamp;
+pub use grouped::QGroupedGemm;
 pub use qlinear_conv::QLinearConv;
 pub use qlinear_matmul::QLinearMatMul;
 pub use requantize::QRequantize;
@@ -37,6 +39,7 @@ pub static REGISTRY: &[(&str, Constructor)] = &[
     ("MwQAdd", add::build_mw_qadd),
     ("MwQAvgPool", avg_pool::build_mw_qavg_pool),
     ("MwQGemm", qlinear_matmul::build_mw_qgemm),
+    ("MwQGroupedGemm", grouped::build_mw_qgrouped_gemm),
     ("MwQGlobalAvgPool", avg_pool::build_mw_qglobal_avg_pool),
     ("MwQLinearConv", qlinear_conv::build_mw_qlinear_conv),
     ("MwQRequantize", requantize::build_mw_qrequantize),

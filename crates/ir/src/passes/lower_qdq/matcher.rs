@@ -182,7 +182,7 @@ impl<'a> Matcher<'a> {
     }
 
     /// `v` as constant 8-bit or 4-bit weights dequantized per tensor or per `axis` of `rank`
-    /// (4-bit values stay 4-bit: the integer ops pack them; group-wise scales are refused).
+    /// (4-bit values stay 4-bit: the integer ops pack them; group-wise scales are read by `patterns::grouped`).
     pub fn weights(&self, v: ValueId, axis: usize) -> Result<QWeights, Why> {
         let (_, dq) = self
             .producer(v)
@@ -206,9 +206,8 @@ impl<'a> Matcher<'a> {
         if let Some(Attr::Int(bs)) = dq.op.attrs().get("block_size") {
             if *bs > 0 {
                 return Err(format!(
-                    "weights `{}` are quantized group-wise (block_size {bs}): the integer ops \
-                     rescale each output channel's int32 sum by one multiplier, which \
-                     per-group scales do not have",
+                    "weights `{}` are quantized group-wise (block_size {bs}): only MatMul, \
+                     Gemm and pointwise Conv lower them (to MwQGroupedGemm)",
                     self.name(x)
                 ));
             }

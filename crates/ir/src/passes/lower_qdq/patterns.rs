@@ -14,8 +14,9 @@
 //! | `DQ(x)` (a re-quantization)                          | MwQRequantize                      |
 //!
 //! DQ(x) is a per-tensor 8-bit or 16-bit activation; DQ(W) constant 8-bit or 4-bit weights
-//! (4-bit kept as they are: the integer ops pack them; group-wise scales are refused) per tensor
-//! or per output channel; a bias is a DequantizeLinear of an int32 constant (used as is when its scale is
+//! (4-bit kept as they are: the integer ops pack them) per tensor or per output channel, or
+//! group-wise (a blocked DQ) for MatMul, Gemm and pointwise Conv, which become `MwQGroupedGemm`
+//! (`patterns/grouped.rs`); a bias is a DequantizeLinear of an int32 constant (used as is when its scale is
 //! `s_x · s_w`, rescaled otherwise) or a float constant (quantized here). The intermediate float
 //! values must have no other reader. A fused activation becomes the `qmin`/`qmax` clamp unless the
 //! output type's range implies it.
@@ -23,6 +24,8 @@
 //! 16-bit activations (A16) lower in Conv, MatMul, Gemm, the average pools and the data-movement
 //! ops with unchanged parameters; Add, Softmax, Concat and re-quantizations of 16-bit values have
 //! no integer op and stay in float, with that reason.
+mod grouped;
+
 use super::build::Builder;
 use super::matcher::{clamp_of, input, Matcher, QTensor, QWeights, Why};
 use crate::ops::elementwise::Softmax;
@@ -177,6 +180,9 @@ impl<'p, 'a> Pattern<'p, 'a> {
     }
 
     fn conv(&self, b: &mut Builder) -> Result<(), Why> {
+        if grouped::block_size(self.m, input(self.core, 1)?).is_some() {
+            return self.grouped_conv(b);
+        }
         let x = self.m.dequantized(input(self.core, 0)?)?;
         let w = self.m.weights(input(self.core, 1)?, 0)?;
         let m_out = *w.tensor.shape().first().ok_or("scalar weights")?;
@@ -192,6 +198,9 @@ impl<'p, 'a> Pattern<'p, 'a> {
 
     /// `mm = MatMul(DQ(a), DQ(W))` with optional bias value.
     fn matmul(&self, b: &mut Builder, mm: &Node, bias: Option<ValueId>) -> Result<(), Why> {
+        if grouped::block_size(self.m, input(mm, 1)?).is_some() {
+            return self.grouped_matmul(b, mm, false, bias);
+        }
         let a = self.m.dequantized(input(mm, 0)?)?;
         let w = self.m.weights(input(mm, 1)?, 1)?;
         self.qgemm(b, &a, &w, w.value, bias)
@@ -233,8 +242,12 @@ impl<'p, 'a> Pattern<'p, 'a> {
         if int("transA") || !unit("alpha") || !unit("beta") {
             return Err("Gemm with transA, alpha ≠ 1 or beta ≠ 1".into());
         }
-        let a = self.m.dequantized(input(self.core, 0)?)?;
         let trans_b = int("transB");
+        if grouped::block_size(self.m, input(self.core, 1)?).is_some() {
+            let bias = self.core.inputs.get(2).copied().flatten();
+            return self.grouped_matmul(b, self.core, trans_b, bias);
+        }
+        let a = self.m.dequantized(input(self.core, 0)?)?;
         let w = self
             .m
             .weights(input(self.core, 1)?, usize::from(!trans_b))?;
