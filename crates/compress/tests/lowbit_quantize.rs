@@ -1,6 +1,7 @@
 //! Sub-8-bit weights and 16-bit activations on a small synthetic graph: stored types and values,
 //! group-wise (blocked) scales, opset 21, the ONNX round trip, what the integer lowering accepts
-//! (int4 per channel) and refuses with the reason (group-wise, int16), and determinism.
+//! (int4 per channel; group-wise on MatMul) and refuses with the reason (group-wise 3×3 Conv, int16),
+//! and determinism.
 mod quantize_util;
 
 use mw_compress::quantize::{quantize, ActivationType, QuantizeConfig, WeightFormat};
@@ -61,7 +62,7 @@ fn w4a8_per_channel_is_int4_and_lowers_to_integer_ops() {
 }
 
 #[test]
-fn group_wise_scales_are_blocked_and_stay_on_the_float_path() {
+fn group_wise_scales_are_blocked_and_lower_where_the_integer_op_exists() {
     let g = run(&w4(ActivationType::Int8, Some(4)));
     // conv1 [8, 2, 3, 3]: one group of the 2 input channels per tap; blocked along axis 1.
     assert_eq!(konst(&g, "w1_scale").shape(), &[8, 1, 3, 3]);
@@ -78,13 +79,36 @@ fn group_wise_scales_are_blocked_and_stay_on_the_float_path() {
     assert_eq!(konst(&g, "w3_scale").shape(), &[2, 5]);
     let (lowered, report) = lower_qdq(&g).unwrap();
     let lint = integer_only(&lowered, Some(&report)).unwrap();
+    // The 3×3 conv1 stays in float with the reason; the blocked MatMul lowers.
     let conv1 = lint.float_ops.iter().find(|f| f.node == "conv1").unwrap();
     assert!(conv1.reason.contains("group-wise"), "{}", conv1.reason);
     assert!(!lint.float_ops.iter().any(|f| f.node == "conv2"));
-    // The blocked model runs in the float engine.
+    assert!(
+        !lint.float_ops.iter().any(|f| f.node.starts_with("fc")),
+        "{:?}",
+        lint.float_ops
+    );
+    assert!(lowered
+        .nodes
+        .iter()
+        .any(|n| n.op.op_type() == "MwQGroupedGemm"));
+    // The blocked model runs in the float engine, and the lowered one close to it.
+    let x = batches(3, 1, 8, &[2, 8, 8]);
     let plan = mw_exec::Plan::new(g, Limits::default()).unwrap();
-    let y = plan.run(batches(3, 1, 2, &[2, 8, 8])).unwrap();
-    assert_eq!(y[0].shape(), &[2, 5]);
+    let y = plan.run(x.clone()).unwrap();
+    assert_eq!(y[0].shape(), &[8, 5]);
+    let lowered_plan = mw_exec::Plan::new(lowered, Limits::default()).unwrap();
+    let z = lowered_plan.run(x).unwrap();
+    let (a, b) = (
+        y[0].as_slice::<f32>().unwrap(),
+        z[0].as_slice::<f32>().unwrap(),
+    );
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= 0.02, "largest probability difference {worst}");
 }
 
 #[test]

@@ -17,15 +17,18 @@
 //! `m = round(M · 2^e)` (ties away from zero) with the largest `m` of the channel in
 //! `[2^(P−1), 2^P)`, `P = min(31, 63 − bits(B[o]))`, where
 //! `B[o] = Σ_k |w[o][k]| · R + |bias[o]|` and `R` is the largest `|x − zx|` of `A` (`255` for
-//! 8 bits, `65535` for 16). Then `|Σ| < 2^63`, so step 2 cannot overflow, and `e ≤ 62`.
+//! 8 bits, `65535` for 16). A channel with `B[o] ≥ 2^31` is refused (step 1 could wrap), so
+//! `P = 31`; then `|Σ| < 2^63`, so step 2 cannot overflow, and `e ≤ 62`.
 //!
 //! # Error versus the real-valued formula
 //! Against `y* = Σ_g acc_g · M[o][g] + bias · M_b[o]` (before `zy` and the clamp):
 //! `|y − y*| ≤ 1/2 + (Σ_g |acc_g| + |bias|) · 2^−(e+1)`: the final rounding, plus half a unit of
-//! `2^−e` per multiplier. With the largest multiplier held to `P = 31` bits this second term is at
-//! most `|y*|`-relative `2^−31` for the largest group (e.g. below `10^−4` of an output step for any
-//! 8-bit layer of up to `2^20` MACs); multipliers far below the largest one lose relative precision
-//! (a group whose scale is `2^−31` of the largest rounds to `m = 0`).
+//! `2^−e` per multiplier. Since the largest multiplier is at least `2^(P−1)` and `B[o] < 2^31`
+//! gives `P = 31`, `2^−e ≤ max M / 2^30`, so the second term is at most
+//! `2^−31 · (Σ_g |acc_g| + |bias|) · max(M[o][g], M_b[o])`: `2^−31` of the largest output the
+//! channel could reach with every group at its largest multiplier — far below one output step
+//! for any layer whose outputs fit 16 bits. Multipliers far below the channel's largest lose
+//! relative precision (a group whose scale is `2^−31` of the largest rounds to `m = 0`).
 //!
 //! A channel whose largest multiplier exceeds `2^(P−1)` (so `e` would be negative) or whose
 //! multipliers are not finite and positive is refused ([`GroupedError`]).
