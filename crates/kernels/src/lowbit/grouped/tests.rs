@@ -23,7 +23,7 @@ fn layer<A: ActElem, U: OutElem>(
     let groups = k.div_ceil(gs).max(1);
     // Output steps of about one accumulator of sqrt(gs) random terms, scales varying per group.
     let x = 0.02f32;
-    let y = (x * (gs as f32).sqrt() * if A::A8 { 40.0 } else { 8000.0 }) as f32;
+    let y = x * (gs as f32).sqrt() * if A::A8 { 40.0 } else { 8000.0 };
     let ws: Vec<f32> = (0..m * groups)
         .map(|_| rng.multiplier(-3, 3) as f32)
         .collect();
