@@ -51,7 +51,9 @@ enum Command {
         /// `speech-commands:DIR` or `fashion-mnist:DIR`.
         #[arg(long)]
         dataset: String,
-        /// Speaker-disjoint split of Speech Commands: all, calibration or eval.
+        /// Split: all, calibration or eval. Speech Commands: speaker-disjoint parts of its test
+        /// set. Fashion-MNIST: eval and all are the 10,000-image test set, calibration the first
+        /// 1,000 training images.
         #[arg(long, default_value = "all")]
         split: String,
         /// Clips per inference batch.
@@ -130,8 +132,8 @@ struct QuantizeArgs {
     /// Calibration data: `speech-commands:DIR` or `fashion-mnist:DIR`.
     #[arg(long)]
     calib: String,
-    /// Split to calibrate on: calibration (speech-commands) or all (fashion-mnist); eval is
-    /// refused.
+    /// Split to calibrate on: calibration (Speech Commands: speakers disjoint from eval;
+    /// Fashion-MNIST: the first 1,000 training images). eval and all are refused.
     #[arg(long, default_value = "calibration")]
     calib_split: String,
     /// Quantization scheme w<weight bits>a<activation bits>: w8a8, w8a16, w4a8, w4a16, w2a8,
