@@ -15,7 +15,7 @@ kws_data="$shared/data/speech_commands_v0.02_test"
 fashion="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 python="${MILLIWATT_PYTHON:-.venv/bin/python}"
 out="${DEMO_OUT:-out/demo}"
-profiles=(horowitz-45nm ndp120 cortex-m4 cortex-m4-cmsis phone-soc)
+profiles=(horowitz-45nm ndp120 cortex-m4 cortex-m4-tflm-ref cortex-m4-cmsis phone-soc)
 
 needs() {
   cat >&2 <<MSG

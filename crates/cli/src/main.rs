@@ -73,8 +73,8 @@ enum Command {
     /// Energy per inference, latency and power of a model on a hardware profile.
     Energy {
         model: PathBuf,
-        /// Built-in profile name (horowitz-45nm, ndp120, cortex-m4, cortex-m4-cmsis, phone-soc) or a
-        /// TOML file.
+        /// Built-in profile name (horowitz-45nm, ndp120, cortex-m4, cortex-m4-tflm-ref,
+        /// cortex-m4-cmsis, phone-soc) or a TOML file.
         #[arg(long)]
         hw: String,
         /// Inference rate for the average power (`10/s`, `600/min`).
