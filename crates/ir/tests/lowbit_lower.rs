@@ -334,7 +334,11 @@ fn softmax_between_8_and_16_bits_lowers() {
         let scale = if x_type == DType::I16 { 0.0006 } else { 0.08 };
         let (_, logits) = b.qdq(x, "x_q", scale, x_zp, x_type);
         let sm = b.node("Softmax", Attrs::new(), &[Some(logits)], "sm");
-        let y_scale = if y_type == DType::I16 { 1.0 / 65536.0 } else { 1.0 / 256.0 };
+        let y_scale = if y_type == DType::I16 {
+            1.0 / 65536.0
+        } else {
+            1.0 / 256.0
+        };
         let (_, probs) = b.qdq(sm, "sm_q", y_scale, y_zp, y_type);
         b.output(probs);
         let input = random_input(&mut b, &[3, 12], -8.0, 8.0);
