@@ -322,11 +322,11 @@ fn evaluated_table(h: &mut String, s: &Search) {
     for e in &s.evaluated {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} %</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.1} %</td><td>{}</td><td>{}</td></tr>",
             esc(&e.source),
             num(e.weight_bytes),
             e.energy_uj.map_or("-".into(), num),
-            format!("{:.4}", e.score.kl),
+            e.score.kl,
             100.0 * e.score.agreement,
             e.score.top1.map_or("-".into(), |t| format!("{:.1} %", 100.0 * t)),
             if e.within_budget { "yes" } else { "no" }
