@@ -100,6 +100,13 @@ enum Command {
         /// Eval reports, one per model in model order (or matched by model file name).
         #[arg(long = "eval")]
         evals: Vec<PathBuf>,
+        /// Mixed-precision search report (`quantize --scheme mixed --report FILE`); repeat for
+        /// several. The page plots its explored fronts (KL and held-out top-1 versus weight
+        /// bytes and µJ per inference, budget and chosen point marked) and lists the chosen
+        /// format per layer. One of MODELS must have the search's layers; give the model the
+        /// search wrote to get per-layer bytes and µJ.
+        #[arg(long = "search")]
+        searches: Vec<PathBuf>,
         #[arg(long)]
         rate: Option<String>,
         #[arg(long)]
@@ -343,13 +350,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             models,
             hws,
             evals,
+            searches,
             rate,
             budget,
             output,
         } => {
             let options = milliwatt::energy::options(rate.as_deref(), budget.as_deref())?;
-            let written =
-                milliwatt::report::report_files(&models, &hws, &evals, &options, &output, &limits)?;
+            let written = milliwatt::report::report_files(
+                &models, &hws, &evals, &searches, &options, &output, &limits,
+            )?;
             let mut lines = format!("wrote {}", written.html.display());
             for png in &written.pngs {
                 lines.push_str(&format!("\nwrote {}", png.display()));
