@@ -108,12 +108,12 @@ impl DatasetSpec {
                     },
                 })
             }
-            DatasetSpec::FashionMnist(dir) => {
-                if split != SplitArg::All {
-                    bail!("fashion-mnist has no speaker split; use --split all");
+            DatasetSpec::FashionMnist(dir) => match split {
+                SplitArg::All | SplitArg::Eval => open_fashion_mnist(dir, "t10k", None),
+                SplitArg::Calibration => {
+                    open_fashion_mnist(dir, "train", Some(FASHION_MNIST_CALIBRATION))
                 }
-                open_fashion_mnist(dir)
-            }
+            },
         }
     }
 }
@@ -132,16 +132,21 @@ pub const FASHION_MNIST_LABELS: [&str; 10] = [
     "ankle boot",
 ];
 
-/// The 10,000-image test set of a folder holding `t10k-{images-idx3,labels-idx1}-ubyte[.gz]`.
-fn open_fashion_mnist(dir: &std::path::Path) -> Result<Examples> {
+/// Fashion-MNIST's calibration split: the first this many images of the training set, so
+/// calibration never sees the test set that `eval` and `all` use.
+pub const FASHION_MNIST_CALIBRATION: usize = 1000;
+
+/// The images of a folder holding `{set}-{images-idx3,labels-idx1}-ubyte[.gz]` (`set` is `t10k`
+/// for the 10,000-image test set, `train` for the training set), the first `limit` if given.
+fn open_fashion_mnist(dir: &std::path::Path, set: &str, limit: Option<usize>) -> Result<Examples> {
     let find = |stem: &str| -> Result<PathBuf> {
         [dir.join(stem), dir.join(format!("{stem}.gz"))]
             .into_iter()
             .find(|p| p.is_file())
             .with_context(|| format!("no `{stem}[.gz]` in `{}`", dir.display()))
     };
-    let images = mw_data::read_idx_images(&find("t10k-images-idx3-ubyte")?)?;
-    let labels = mw_data::read_idx_labels(&find("t10k-labels-idx1-ubyte")?)?;
+    let images = mw_data::read_idx_images(&find(&format!("{set}-images-idx3-ubyte"))?)?;
+    let labels = mw_data::read_idx_labels(&find(&format!("{set}-labels-idx1-ubyte"))?)?;
     let shape = images.shape().to_vec();
     if shape.len() != 3 || shape[0] != labels.len() {
         bail!(
@@ -149,9 +154,11 @@ fn open_fashion_mnist(dir: &std::path::Path) -> Result<Examples> {
             labels.len()
         );
     }
+    let count = limit.map_or(shape[0], |n| n.min(shape[0]));
     let targets: Vec<usize> = labels
         .to_i64_vec()?
         .into_iter()
+        .take(count)
         .map(|l| l as usize)
         .collect();
     if let Some(bad) = targets.iter().find(|&&t| t >= FASHION_MNIST_LABELS.len()) {
@@ -162,7 +169,11 @@ fn open_fashion_mnist(dir: &std::path::Path) -> Result<Examples> {
         targets,
         source: Source::Images {
             per_example: shape[1] * shape[2],
-            pixels: images.into_vec::<u8>()?,
+            pixels: {
+                let mut pixels = images.into_vec::<u8>()?;
+                pixels.truncate(count * shape[1] * shape[2]);
+                pixels
+            },
         },
     })
 }

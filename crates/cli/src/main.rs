@@ -51,7 +51,9 @@ enum Command {
         /// `speech-commands:DIR` or `fashion-mnist:DIR`.
         #[arg(long)]
         dataset: String,
-        /// Speaker-disjoint split of Speech Commands: all, calibration or eval.
+        /// Split: all, calibration or eval. Speech Commands: speaker-disjoint parts of its test
+        /// set. Fashion-MNIST: eval and all are the 10,000-image test set, calibration the first
+        /// 1,000 training images.
         #[arg(long, default_value = "all")]
         split: String,
         /// Clips per inference batch.
@@ -71,8 +73,8 @@ enum Command {
     /// Energy per inference, latency and power of a model on a hardware profile.
     Energy {
         model: PathBuf,
-        /// Built-in profile name (horowitz-45nm, ndp120, cortex-m4, cortex-m4-cmsis, phone-soc) or a
-        /// TOML file.
+        /// Built-in profile name (horowitz-45nm, ndp120, cortex-m4, cortex-m4-tflm-ref,
+        /// cortex-m4-cmsis, phone-soc) or a TOML file.
         #[arg(long)]
         hw: String,
         /// Inference rate for the average power (`10/s`, `600/min`).
@@ -98,6 +100,13 @@ enum Command {
         /// Eval reports, one per model in model order (or matched by model file name).
         #[arg(long = "eval")]
         evals: Vec<PathBuf>,
+        /// Mixed-precision search report (`quantize --scheme mixed --report FILE`); repeat for
+        /// several. The page plots its explored fronts (KL and held-out top-1 versus weight
+        /// bytes and µJ per inference, budget and chosen point marked) and lists the chosen
+        /// format per layer. One of MODELS must have the search's layers; give the model the
+        /// search wrote to get per-layer bytes and µJ.
+        #[arg(long = "search")]
+        searches: Vec<PathBuf>,
         #[arg(long)]
         rate: Option<String>,
         #[arg(long)]
@@ -130,8 +139,8 @@ struct QuantizeArgs {
     /// Calibration data: `speech-commands:DIR` or `fashion-mnist:DIR`.
     #[arg(long)]
     calib: String,
-    /// Split to calibrate on: calibration (speech-commands) or all (fashion-mnist); eval is
-    /// refused.
+    /// Split to calibrate on: calibration (Speech Commands: speakers disjoint from eval;
+    /// Fashion-MNIST: the first 1,000 training images). eval and all are refused.
     #[arg(long, default_value = "calibration")]
     calib_split: String,
     /// Quantization scheme w<weight bits>a<activation bits>: w8a8, w8a16, w4a8, w4a16, w2a8,
@@ -341,13 +350,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             models,
             hws,
             evals,
+            searches,
             rate,
             budget,
             output,
         } => {
             let options = milliwatt::energy::options(rate.as_deref(), budget.as_deref())?;
-            let written =
-                milliwatt::report::report_files(&models, &hws, &evals, &options, &output, &limits)?;
+            let written = milliwatt::report::report_files(
+                &models, &hws, &evals, &searches, &options, &output, &limits,
+            )?;
             let mut lines = format!("wrote {}", written.html.display());
             for png in &written.pngs {
                 lines.push_str(&format!("\nwrote {}", png.display()));

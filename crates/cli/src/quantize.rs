@@ -133,13 +133,12 @@ fn check_split(options: &QuantizeOptions) -> Result<()> {
     if options.split == SplitArg::Eval {
         bail!("--calib-split eval is refused: the eval split is reserved for measuring accuracy");
     }
-    if matches!(options.calib, DatasetSpec::SpeechCommands(_))
-        && options.split != SplitArg::Calibration
-    {
+    if options.split != SplitArg::Calibration {
         bail!(
-            "--calib-split {} is refused for speech-commands: it contains the eval split, which \
-             is reserved for measuring accuracy; use --calib-split calibration",
-            options.split
+            "--calib-split {} is refused for {}: it contains the eval split, which is reserved \
+             for measuring accuracy; use --calib-split calibration",
+            options.split,
+            options.calib
         );
     }
     Ok(())

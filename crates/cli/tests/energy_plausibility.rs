@@ -3,13 +3,15 @@
 //!
 //! * Syntiant NDP120 (v1.0, closed/syntiant, 9120 board at 0.9 V / 30.7 MHz): 31.5 µJ,
 //!   4.37 ms (228.98 inferences/s in the performance run) — profile `ndp120`;
-//! * NUCLEO-L4R5ZI reference (v0.5, closed/reference): 7,374 µJ, 181.9 ms — profiles
-//!   `cortex-m4` (TFLM reference kernels) and `cortex-m4-cmsis` (CMSIS-NN class kernels).
+//! * NUCLEO-L4R5ZI reference (v0.5, closed/reference): 7,374 µJ, 181.9 ms — profile `cortex-m4`
+//!   (TFLM 2.3.1 with CMSIS-NN kernels, as the reference ran), with `cortex-m4-tflm-ref` (TFLM
+//!   portable reference kernels) and `cortex-m4-cmsis` (one CMSIS-NN utilization) printed beside.
 //!
-//! The target is "within 2x". No profile meets it today (see the profiles' notes for why); the
-//! test prints every ratio, pins what the figures do establish — the L4R5ZI measurement lies
-//! between the reference-kernel and the SIMD-kernel profiles — and keeps the NDP120 figure
-//! within an order of magnitude, so a regression in either shows.
+//! The target is "within 2x". `cortex-m4` meets it in time (~0.53x) but not in energy (~0.31x,
+//! the datasheet's headline run current is below the measured power) and `ndp120` does not
+//! (see the profiles' notes). The test prints every ratio, pins `cortex-m4`'s time within 2x,
+//! the reference-kernel profile above the measurement, and the rest within an order of
+//! magnitude, so a regression shows.
 use std::process::Command;
 
 const NDP120_UJ: f64 = 31.5;
@@ -57,27 +59,29 @@ fn kws_int8_against_mlperf_tiny_measurements() {
         return;
     };
     let (ndp_uj, ndp_ms) = energy(&model, "ndp120");
-    let (ref_uj, ref_ms) = energy(&model, "cortex-m4");
+    let (m4_uj, m4_ms) = energy(&model, "cortex-m4");
+    let (ref_uj, ref_ms) = energy(&model, "cortex-m4-tflm-ref");
     let (simd_uj, simd_ms) = energy(&model, "cortex-m4-cmsis");
     let ndp = show("ndp120 µJ", ndp_uj, NDP120_UJ);
     show("ndp120 ms", ndp_ms, NDP120_MS);
-    show("cortex-m4 µJ", ref_uj, L4R5_UJ);
-    show("cortex-m4 ms", ref_ms, L4R5_MS);
+    let m4_e = show("cortex-m4 µJ", m4_uj, L4R5_UJ);
+    let m4_t = show("cortex-m4 ms", m4_ms, L4R5_MS);
+    show("cortex-m4-tflm-ref µJ", ref_uj, L4R5_UJ);
+    show("cortex-m4-tflm-ref ms", ref_ms, L4R5_MS);
     show("cortex-m4-cmsis µJ", simd_uj, L4R5_UJ);
     show("cortex-m4-cmsis ms", simd_ms, L4R5_MS);
 
-    // The measured L4R5ZI run is slower than CMSIS-NN class kernels and faster than the
-    // reference kernels as compiled: the two profiles bracket it, in time and in energy.
+    // The build the reference ran (TFLM 2.3.1 + CMSIS-NN) is within 2x in time.
+    assert!((0.5..=2.0).contains(&m4_t), "cortex-m4: {m4_ms} ms");
+    assert!((0.1..=10.0).contains(&m4_e), "cortex-m4: {m4_uj} µJ");
+    // The portable reference kernels as compiled are slower than the measured run.
     assert!(
-        simd_ms < L4R5_MS && L4R5_MS < ref_ms,
-        "{simd_ms} < {L4R5_MS} < {ref_ms}"
-    );
-    assert!(
-        simd_uj < L4R5_UJ && L4R5_UJ < ref_uj,
-        "{simd_uj} < {L4R5_UJ} < {ref_uj}"
+        L4R5_MS < ref_ms && L4R5_UJ < ref_uj,
+        "{ref_ms} ms, {ref_uj} µJ"
     );
     // Same chip, same run power: energy follows time.
     assert!(((ref_uj / ref_ms) / (simd_uj / simd_ms) - 1.0).abs() < 1e-9);
+    assert!(((m4_uj / m4_ms) / (simd_uj / simd_ms) - 1.0).abs() < 1e-9);
     assert!(
         (0.1..=10.0).contains(&ndp),
         "ndp120: {ndp_uj} µJ is off the measured {NDP120_UJ} µJ by more than 10x"

@@ -265,3 +265,171 @@ fn report_renders_in_chromium() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The weighted layers of the KWS float model, as a mixed-precision search names them.
+const KWS_LAYERS: [&str; 10] = [
+    "StatefulPartitionedCall/functional_1/conv2d/BiasAdd",
+    "Conv__95",
+    "StatefulPartitionedCall/functional_1/conv2d_1/BiasAdd",
+    "Conv__97",
+    "StatefulPartitionedCall/functional_1/conv2d_2/BiasAdd",
+    "Conv__99",
+    "StatefulPartitionedCall/functional_1/conv2d_3/BiasAdd",
+    "Conv__101",
+    "StatefulPartitionedCall/functional_1/conv2d_4/BiasAdd",
+    "StatefulPartitionedCall/functional_1/dense/MatMul",
+];
+
+/// A search report shaped as `quantize --scheme mixed --report` writes it, over `layers`: the
+/// last layer at `w4a16` in the chosen point.
+fn search_json(layers: &[&str]) -> String {
+    let point = |source: &str, last: &str, bytes: f64, uj: f64, kl: f64, top1: f64| {
+        let map: serde_json::Map<String, serde_json::Value> = layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let f = if i + 1 == layers.len() { last } else { "w8a8" };
+                (l.to_string(), f.into())
+            })
+            .collect();
+        serde_json::json!({"layers": map, "source": source, "predicted_weight_bytes": bytes,
+            "predicted_energy_uj": uj, "predicted_kl": kl, "weight_bytes": bytes,
+            "energy_uj": uj, "score": {"kl": kl, "agreement": top1, "top1": top1},
+            "within_budget": bytes <= 13000.0})
+    };
+    let base = point("base", "w8a8", 22016.0, 12.6, 0.008, 0.98);
+    let chosen = point("bytes front", "w4a16", 12900.0, 11.9, 0.06, 0.95);
+    let front = |r: f64, kl: f64| {
+        serde_json::json!({"resource": r, "kl": kl,
+        "formats": vec!["w4a8"; layers.len()]})
+    };
+    let option = serde_json::json!({"format": "w4a8", "weight_bits": 4, "activation_bits": 8,
+        "delta_weight_bytes": -1280.0, "delta_energy_uj": -0.1, "delta_kl": 0.005,
+        "score": {"kl": 0.013, "agreement": 1.0, "top1": 0.99}});
+    let sensitivity: Vec<_> = layers
+        .iter()
+        .map(|l| serde_json::json!({"node": l, "options": [option.clone(), option.clone()]}))
+        .collect();
+    serde_json::json!({"scheme": "mixed", "budget": {"WeightBytes": 13000.0},
+        "profile": "horowitz-45nm", "calibration_examples": 330, "holdout_examples": 110,
+        "layers": layers, "base": base.clone(), "sensitivity": sensitivity,
+        "bytes_front": [front(3000.0, 7.0), front(13000.0, 0.05), front(22000.0, 0.006)],
+        "energy_front": [front(11.2, 7.0), front(11.9, 0.05), front(12.6, 0.006)],
+        "evaluated": [base, chosen.clone()], "chosen": chosen, "lowest_reachable": 12900.0,
+        "seconds": 1.0})
+    .to_string()
+}
+
+#[test]
+fn report_shows_a_mixed_search_front_and_chosen_formats() {
+    let test = "report_shows_a_mixed_search_front_and_chosen_formats";
+    let Some(float) = mw_testkit::shared_or_skip(test, "models/mlperf-tiny/kws_dscnn_float32.onnx")
+    else {
+        return;
+    };
+    let d = temp_dir("search");
+    let search = d.join("mixed.json");
+    std::fs::write(&search, search_json(&KWS_LAYERS)).unwrap();
+    let run = |page: &Path| {
+        milliwatt(&[
+            "report",
+            s(&float),
+            "--hw",
+            "horowitz-45nm",
+            "--search",
+            s(&search),
+            "-o",
+            s(page),
+        ])
+    };
+    let page = d.join("report.html");
+    let out = run(&page);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    for want in [
+        "Mixed precision: explored fronts and chosen formats (mixed.json)",
+        "budget 13000 weight bytes",
+        "Chosen formats per layer",
+        "<td>StatefulPartitionedCall/functional_1/dense/MatMul</td><td>w4a16</td><td>4</td><td>16</td>",
+        "<td>Conv__95</td><td>w8a8</td><td>8</td><td>8</td>",
+        "KL versus bytes",
+        "Held-out top-1 versus µJ",
+        "budget 13000 B",
+    ] {
+        assert!(html.contains(want), "missing {want}");
+    }
+    let figs = figures(&html);
+    let front = figs
+        .iter()
+        .find(|f| f.0 == "report_files/mixed-front.png")
+        .unwrap_or_else(|| panic!("no front figure: {figs:?}"));
+    let png = std::fs::read(d.join(&front.0)).unwrap();
+    assert_eq!(png_size(&png), Some((front.1, front.2)));
+    assert_eq!((front.1, front.2), (980, 40 + 2 * 340), "four panels");
+    let again = d.join("again.html");
+    assert!(run(&again).status.success());
+    assert_eq!(
+        std::fs::read(d.join("again_files/mixed-front.png")).unwrap(),
+        png,
+        "same bytes"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Runs `report` with `--search FILE` and returns its stderr, checking it failed cleanly and
+/// wrote no page.
+fn failing_search(d: &Path, model: &str, search_text: &str) -> String {
+    let search = d.join("broken_search.json");
+    std::fs::write(&search, search_text).unwrap();
+    let page = d.join("report.html");
+    let out = milliwatt(&[
+        "report",
+        model,
+        "--hw",
+        "horowitz-45nm",
+        "--search",
+        s(&search),
+        "-o",
+        s(&page),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success());
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("broken_search.json"), "names the file: {err}");
+    assert!(!page.exists());
+    err
+}
+
+#[test]
+fn report_with_malformed_search_names_it() {
+    let d = temp_dir("badsearch");
+    let err = failing_search(&d, "/nonexistent/model.onnx", "{\"scheme\": \"mixed\", ");
+    assert!(err.contains("not a mixed-precision search report"), "{err}");
+    let eval = r#"{"model":"m.onnx","top1":0.9}"#;
+    failing_search(&d, "/nonexistent/model.onnx", eval);
+    let short = search_json(&KWS_LAYERS).replacen("\"w4a8\",", "", 1);
+    let err = failing_search(&d, "/nonexistent/model.onnx", &short);
+    assert!(err.contains("inconsistent"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn report_with_search_of_another_model_names_it() {
+    let test = "report_with_search_of_another_model_names_it";
+    let Some(float) = mw_testkit::shared_or_skip(test, "models/mlperf-tiny/kws_dscnn_float32.onnx")
+    else {
+        return;
+    };
+    let d = temp_dir("othersearch");
+    let err = failing_search(
+        &d,
+        s(&float),
+        &search_json(&["conv_of_another_model", "fc"]),
+    );
+    assert!(err.contains("`conv_of_another_model`"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -1,6 +1,6 @@
 //! Units that run layers as software kernels (`[units.software_kernel]`): time from the kernel
 //! library's cycles per MAC, per output and per layer, checked against hand calculation on the
-//! `cortex-m4` profile (all per-operation energies zero; energy = run power × time).
+//! `cortex-m4-tflm-ref` profile (all per-operation energies zero; energy = run power × time).
 mod common;
 
 use mw_energy::{evaluate, ModelWorkload, Options, Profile, ProfileError};
@@ -9,10 +9,10 @@ fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs().max(1e-300)
 }
 
-const CORTEX_M4: &str = include_str!("../profiles/cortex-m4.toml");
+const CORTEX_M4: &str = include_str!("../profiles/cortex-m4-tflm-ref.toml");
 
 fn m4(cycles_per_mac: f64, cycles_per_output: f64, cycles_per_layer: f64) -> Profile {
-    let mut p = Profile::builtin("cortex-m4").unwrap();
+    let mut p = Profile::builtin("cortex-m4-tflm-ref").unwrap();
     let k = p.units[0].software_kernel.as_mut().unwrap();
     k.cycles_per_mac.value = cycles_per_mac;
     k.cycles_per_output.value = cycles_per_output;
@@ -98,6 +98,46 @@ fn kernel_figures_are_validated_with_their_field_path() {
     match Profile::from_toml_str(&unnamed, "t.toml") {
         Err(ProfileError::Field { field, .. }) => {
             assert_eq!(field, "units[0].software_kernel.library")
+        }
+        other => panic!("expected a field error, got {other:?}"),
+    }
+}
+
+/// A listed layer kind takes its own figures; the fp32 3x3 conv above is of kind `conv`. (Per-MAC
+/// figures stay above the 3 cycles per MAC its SRAM traffic needs, which would bound the time.)
+#[test]
+fn a_layer_kind_listed_in_by_kind_takes_its_own_figures() {
+    use mw_energy::profile::{KindKernel, LayerKind};
+    let w = ModelWorkload::from_graph(&common::float_conv(16, 32, 3, 8, 1)).unwrap();
+    let mut p = m4(53.0, 70.0, 0.0);
+    let k = p.units[0].software_kernel.as_mut().unwrap();
+    let mut fig = k.cycles_per_mac.clone();
+    fig.value = 10.0;
+    let mut out = k.cycles_per_output.clone();
+    out.value = 45.0;
+    k.by_kind.push(KindKernel {
+        kind: LayerKind::Depthwise,
+        cycles_per_mac: fig.clone(),
+        cycles_per_output: out.clone(),
+    });
+    let t = |p: &Profile| evaluate(&w, p, &Options::default()).unwrap().layers[0].cycles;
+    // Another kind listed: the top-level figures still apply.
+    assert!(close(t(&p), 294_912.0 * 53.0 + 2048.0 * 70.0, 1e-12));
+    let k = p.units[0].software_kernel.as_mut().unwrap();
+    k.by_kind.push(KindKernel {
+        kind: LayerKind::Conv,
+        cycles_per_mac: fig,
+        cycles_per_output: out,
+    });
+    let got = t(&p);
+    assert!(close(got, 294_912.0 * 10.0 + 2048.0 * 45.0, 1e-12), "{got}");
+    // The same kind twice is refused with its path.
+    let k = p.units[0].software_kernel.as_mut().unwrap();
+    k.by_kind.push(k.by_kind[1].clone());
+    let text = toml::to_string(&p).unwrap();
+    match Profile::from_toml_str(&text, "t.toml") {
+        Err(ProfileError::Field { field, .. }) => {
+            assert_eq!(field, "units[0].software_kernel.by_kind[2].kind")
         }
         other => panic!("expected a field error, got {other:?}"),
     }

@@ -83,6 +83,7 @@ impl B {
         let s = self.konst(&format!("{name}_scale"), &[], vec![scale]);
         let z = match dtype {
             DType::I16 => self.konst(&format!("{name}_zp"), &[], vec![zp as i16]),
+            DType::U8 => self.konst(&format!("{name}_zp"), &[], vec![zp as u8]),
             _ => self.konst(&format!("{name}_zp"), &[], vec![zp as i8]),
         };
         let q = self.node(
@@ -302,9 +303,7 @@ fn a16_and_packed_weights_lower_to_integer_ops() {
             "MwQAvgPool",
             "Reshape",
             "MwQGemm",
-            "DequantizeLinear",
-            "Softmax",
-            "QuantizeLinear",
+            "MwQSoftmax",
             "DequantizeLinear",
         ]
     );
@@ -316,21 +315,42 @@ fn a16_and_packed_weights_lower_to_integer_ops() {
         .as_ref()
         .unwrap();
     assert_eq!(w.dtype(), DType::I4);
-    // Only the 16-bit Softmax stays in float, and the lint says why.
-    let sm: Vec<_> = lint
-        .float_ops
-        .iter()
-        .filter(|f| f.op_type == "Softmax")
-        .collect();
-    assert_eq!(sm.len(), 1, "{:?}", lint.float_ops);
-    assert!(sm[0].reason.contains("16-bit"), "{}", sm[0].reason);
-    assert!(
-        lint.float_ops.iter().all(
-            |f| ["Softmax", "QuantizeLinear", "DequantizeLinear"].contains(&f.op_type.as_str())
-        ),
-        "{:?}",
-        lint.float_ops
-    );
+    // The 16-bit Softmax lowers too: nothing between entry and exit computes in float.
+    assert!(lint.is_integer_only(), "{:?}", lint.float_ops);
+    assert_eq!(lint.integer_nodes, 7, "{lint:?}");
+}
+
+/// Softmax of 16-bit logits into 8-bit probabilities and of 8-bit logits into 16-bit ones (the
+/// boundaries of a mixed-precision model) lower to MwQSoftmax, within one step of the QDQ graph.
+#[test]
+fn softmax_between_8_and_16_bits_lowers() {
+    for (x_type, x_zp, y_type, y_zp) in [
+        (DType::I16, 8324, DType::I8, -128),
+        (DType::I16, 0, DType::U8, 0),
+        (DType::I8, 5, DType::I16, -32768),
+    ] {
+        let mut b = B::new();
+        let x = b.input("x", &[3, 12]);
+        let scale = if x_type == DType::I16 { 0.0006 } else { 0.08 };
+        let (_, logits) = b.qdq(x, "x_q", scale, x_zp, x_type);
+        let sm = b.node("Softmax", Attrs::new(), &[Some(logits)], "sm");
+        let y_scale = if y_type == DType::I16 {
+            1.0 / 65536.0
+        } else {
+            1.0 / 256.0
+        };
+        let (_, probs) = b.qdq(sm, "sm_q", y_scale, y_zp, y_type);
+        b.output(probs);
+        let input = random_input(&mut b, &[3, 12], -8.0, 8.0);
+        let (lowered, lint) = check(&b.g, &input);
+        let ops: Vec<&str> = lowered.nodes.iter().map(|n| n.op.op_type()).collect();
+        assert_eq!(
+            ops,
+            ["QuantizeLinear", "MwQSoftmax", "DequantizeLinear"],
+            "{x_type} → {y_type}"
+        );
+        assert!(lint.is_integer_only(), "{:?}", lint.float_ops);
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! obviously correct and never optimized; tests pit the two against each other.
 
 pub mod elementwise;
+pub mod int16;
 pub mod int8;
 pub mod lowbit;
 pub mod nn;

@@ -81,6 +81,8 @@ pub enum Chart {
     Scatter(Scatter),
     Stacked(Stacked),
     Power(Power),
+    /// The mixed-precision search's fronts (`super::front_chart`).
+    Front(super::front_chart::Front),
 }
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
@@ -92,6 +94,7 @@ impl Chart {
             Chart::Scatter(_) => (980, 440),
             Chart::Stacked(s) => (980, 70 + 22 * s.rows.len() as u32 + 40),
             Chart::Power(p) => (980, 40 + 26 * p.rows.len() as u32 + 50),
+            Chart::Front(f) => f.size(),
         }
     }
 
@@ -135,6 +138,7 @@ impl Chart {
             Chart::Scatter(s) => scatter(root, s),
             Chart::Stacked(s) => stacked(root, s),
             Chart::Power(p) => power(root, p),
+            Chart::Front(f) => super::front_chart::draw(root, f),
         }
     }
 }
@@ -156,7 +160,7 @@ fn style(size: f64, color: &RGBColor, h: HPos) -> TextStyle<'static> {
         .pos(Pos::new(h, VPos::Center))
 }
 
-fn text<DB: DrawingBackend>(
+pub(super) fn text<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &str,
     at: (i32, i32),
@@ -167,7 +171,11 @@ fn text<DB: DrawingBackend>(
     root.draw(&Text::new(s.to_string(), at, style(size, color, h)))
 }
 
-fn text_width<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &str, size: f64) -> i32 {
+pub(super) fn text_width<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    s: &str,
+    size: f64,
+) -> i32 {
     root.estimate_text_size(s, &style(size, &INK, HPos::Left))
         .map(|(w, _)| w as i32)
         .unwrap_or(7 * s.chars().count() as i32)

@@ -1,9 +1,12 @@
 //! `milliwatt report`: one self-contained HTML page (inline SVG, no external resources) comparing
 //! model variants on hardware profiles: the headline figures, power against a budget, accuracy
-//! versus energy, per-layer energy split, memory residency, precisions, fallbacks, per-class
-//! accuracy. Every plot is also written as a PNG file in `<page stem>_files/` beside the page.
+//! versus energy, the explored fronts and chosen per-layer formats of mixed-precision searches,
+//! per-layer energy split, memory residency, precisions, fallbacks, per-class accuracy. Every plot is also written as a PNG file in `<page stem>_files/` beside the page.
 pub mod charts;
+pub mod front_chart;
+mod mixed;
 mod raster;
+pub mod search;
 mod sections;
 pub mod text;
 
@@ -39,6 +42,8 @@ pub struct ReportData {
     pub profiles: Vec<String>,
     pub variants: Vec<Variant>,
     pub options: Options,
+    /// Mixed-precision search reports (`--search`), each matching some variant's layers.
+    pub searches: Vec<search::Search>,
 }
 
 /// A rendered page: the HTML and the plots it shows, each with its PNG file name.
@@ -48,11 +53,13 @@ pub struct Page {
 }
 
 /// Evaluates every model on every profile. Evals pair with models by position when their counts
-/// are equal, otherwise by the file name recorded in the eval report.
+/// are equal, otherwise by the file name recorded in the eval report. Each search report must
+/// name layers one of the models has.
 pub fn collect(
     models: &[PathBuf],
     hws: &[String],
     evals: &[PathBuf],
+    searches: &[PathBuf],
     options: &Options,
     limits: &Limits,
 ) -> Result<ReportData> {
@@ -67,6 +74,10 @@ pub fn collect(
         .iter()
         .map(|p| read_eval(p))
         .collect::<Result<Vec<_>>>()?;
+    let searches = searches
+        .iter()
+        .map(|p| search::read(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let with = |residency| Options {
         residency,
         ..options.clone()
@@ -103,10 +114,18 @@ pub fn collect(
             sram_dram_uj,
         });
     }
+    let layer_names: Vec<Vec<String>> = variants
+        .iter()
+        .map(|v| v.reports[0].layers.iter().map(|l| l.name.clone()).collect())
+        .collect();
+    for s in &searches {
+        search::check_models(s, &layer_names)?;
+    }
     Ok(ReportData {
         profiles: profiles.iter().map(|p| p.name.clone()).collect(),
         variants,
         options: options.clone(),
+        searches,
     })
 }
 
@@ -122,11 +141,12 @@ pub fn report_files(
     models: &[PathBuf],
     hws: &[String],
     evals: &[PathBuf],
+    searches: &[PathBuf],
     options: &Options,
     out: &Path,
     limits: &Limits,
 ) -> Result<Written> {
-    let data = collect(models, hws, evals, options, limits)?;
+    let data = collect(models, hws, evals, searches, options, limits)?;
     let dir_name = files_dir_name(out);
     let page = render(&data, &dir_name)?;
     let dir = out
@@ -205,6 +225,7 @@ pub fn render(d: &ReportData, files_dir: &str) -> Result<Page> {
     sections::summary(&mut page, d);
     sections::power(&mut page, d, files_dir)?;
     sections::scatter(&mut page, d, files_dir)?;
+    mixed::sections(&mut page, d, files_dir)?;
     sections::layers(&mut page, d, files_dir)?;
     sections::residency(&mut page, d);
     sections::fallbacks(&mut page, d);

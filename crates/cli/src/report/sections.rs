@@ -7,7 +7,13 @@ use mw_energy::{EnergyReport, Verdict, WeightHome};
 use std::fmt::Write;
 
 /// Adds `chart` inline with a caption naming its PNG file (unique within the page).
-fn figure(page: &mut Page, base: &str, chart: Chart, caption: &str, dir: &str) -> Result<()> {
+pub(super) fn figure(
+    page: &mut Page,
+    base: &str,
+    chart: Chart,
+    caption: &str,
+    dir: &str,
+) -> Result<()> {
     let mut file = format!("{base}.png");
     let mut n = 2;
     while page.plots.iter().any(|(f, _)| *f == file) {

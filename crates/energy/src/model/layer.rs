@@ -17,7 +17,7 @@
 //!   plus transfers; static = Σ units' static power × time; overhead = active power × time.
 use super::dataflow::{tile, Tiling};
 use crate::precision::Precision;
-use crate::profile::{ArithOp, BackingStore, Dataflow, Profile, SoftwareKernel, Unit};
+use crate::profile::{ArithOp, BackingStore, Dataflow, LayerKind, Profile, SoftwareKernel, Unit};
 use crate::report::{EnergySplit, LayerReport, Traffic, WeightHome};
 use crate::workload::{LayerWorkload, ModelWorkload};
 
@@ -258,11 +258,40 @@ fn software_cycles(
 ) -> f64 {
     let per_layer = k.cycles_per_layer.value;
     if mac_layer {
-        effective_macs * k.cycles_per_mac.value
-            + l.output_elements as f64 * k.cycles_per_output.value
-            + per_layer
+        let kind = layer_kind(l);
+        let (per_mac, per_output) = k
+            .by_kind
+            .iter()
+            .find(|b| Some(b.kind) == kind)
+            .map_or((&k.cycles_per_mac, &k.cycles_per_output), |b| {
+                (&b.cycles_per_mac, &b.cycles_per_output)
+            });
+        effective_macs * per_mac.value + l.output_elements as f64 * per_output.value + per_layer
     } else {
         ew_cycles + per_layer
+    }
+}
+
+/// The kind of a MAC layer as a kernel library dispatches it (see [`LayerKind`]); `None` for a
+/// MAC layer without a grouped-GEMM shape.
+pub fn layer_kind(l: &LayerWorkload) -> Option<LayerKind> {
+    let g = l.gemm?;
+    let conv = matches!(
+        l.op_type.as_str(),
+        "Conv" | "ConvInteger" | "QLinearConv" | "MwQConv"
+    );
+    if !conv {
+        return Some(LayerKind::Fc);
+    }
+    if g.groups > 1 {
+        return Some(LayerKind::Depthwise);
+    }
+    // 1x1, stride 1, no padding: the input is the [positions x reduction] matrix itself.
+    let input = l.inputs.first().map_or(0, |i| i.elements);
+    if g.positions * g.reduction == input && g.reduction % 4 == 0 {
+        Some(LayerKind::Pointwise)
+    } else {
+        Some(LayerKind::Conv)
     }
 }
 

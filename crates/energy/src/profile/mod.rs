@@ -18,6 +18,10 @@ const BUILTINS: &[(&str, &str)] = &[
     ("ndp120", include_str!("../../profiles/ndp120.toml")),
     ("cortex-m4", include_str!("../../profiles/cortex-m4.toml")),
     (
+        "cortex-m4-tflm-ref",
+        include_str!("../../profiles/cortex-m4-tflm-ref.toml"),
+    ),
+    (
         "cortex-m4-cmsis",
         include_str!("../../profiles/cortex-m4-cmsis.toml"),
     ),

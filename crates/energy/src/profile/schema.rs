@@ -102,6 +102,36 @@ pub struct SoftwareKernel {
     pub cycles_per_output: Figure,
     /// Cycles per layer invocation (interpreter dispatch, parameter setup).
     pub cycles_per_layer: Figure,
+    /// Figures of the kernel a library dispatches one kind of MAC layer to (CMSIS-NN has one
+    /// kernel per kind); a MAC layer whose kind is not listed uses the figures above.
+    #[serde(default)]
+    pub by_kind: Vec<KindKernel>,
+}
+
+/// A MAC layer's kind, as kernel libraries dispatch them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerKind {
+    /// A convolution that is none of the kinds below (im2col + matrix product).
+    Conv,
+    /// A grouped convolution with one group per input channel.
+    Depthwise,
+    /// A 1x1, stride-1, unpadded convolution whose reduction is a multiple of 4 (CMSIS-NN's
+    /// `arm_convolve_1x1_s8_fast` condition): its input is already the im2col matrix.
+    Pointwise,
+    /// A matrix product (Gemm, MatMul and their quantized forms).
+    Fc,
+}
+
+/// Cycles of the kernel one [`LayerKind`] runs on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindKernel {
+    pub kind: LayerKind,
+    /// As [`SoftwareKernel::cycles_per_mac`], for this kind's kernel.
+    pub cycles_per_mac: Figure,
+    /// As [`SoftwareKernel::cycles_per_output`], for this kind's kernel.
+    pub cycles_per_output: Figure,
 }
 
 /// Dataflow of the MAC array (Chen, Emer, Sze, ISCA 2016 taxonomy).

@@ -47,6 +47,16 @@ fn unit_figures(at: &str, u: &Unit, out: &mut Vec<(String, Figure)>) {
         push("software_kernel.cycles_per_mac", &k.cycles_per_mac);
         push("software_kernel.cycles_per_output", &k.cycles_per_output);
         push("software_kernel.cycles_per_layer", &k.cycles_per_layer);
+        for (i, b) in k.by_kind.iter().enumerate() {
+            push(
+                &format!("software_kernel.by_kind[{i}].cycles_per_mac"),
+                &b.cycles_per_mac,
+            );
+            push(
+                &format!("software_kernel.by_kind[{i}].cycles_per_output"),
+                &b.cycles_per_output,
+            );
+        }
     }
     let m = &u.mac_array;
     push("mac_array.rows", &m.rows);
@@ -165,6 +175,13 @@ fn check_unit(at: &str, u: &Unit, has_backing: bool) -> Check {
             &format!("{at}.software_kernel.cycles_per_mac"),
             &k.cycles_per_mac,
         )?;
+        for (i, b) in k.by_kind.iter().enumerate() {
+            let field = format!("{at}.software_kernel.by_kind[{i}]");
+            positive(&format!("{field}.cycles_per_mac"), &b.cycles_per_mac)?;
+            if k.by_kind[..i].iter().any(|o| o.kind == b.kind) {
+                return fail(format!("{field}.kind"), "listed twice");
+            }
+        }
     }
     let m = &u.mac_array;
     whole(&format!("{at}.mac_array.rows"), &m.rows)?;

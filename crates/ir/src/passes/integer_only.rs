@@ -1,10 +1,10 @@
 //! The integer-only lint: which ops of a (lowered) quantized graph still compute in float.
 //!
-//! The quantized region starts at the model's entry — 8-bit graph inputs and the outputs of
-//! QuantizeLinear nodes that quantize float values not derived from 8-bit ones — and ends at the
-//! exit DequantizeLinear nodes, those after which the graph never quantizes again. A node belongs to
-//! the region when it reads a value derived from the entry and either writes 8-bit values or has
-//! a QuantizeLinear downstream. In the region, a node computes in float when it is a
+//! The quantized region starts at the model's entry — quantized (8- or 16-bit integer) graph inputs
+//! and the outputs of QuantizeLinear nodes that quantize float values not derived from quantized
+//! ones — and ends at the exit DequantizeLinear nodes, those after which the graph never quantizes
+//! again. A node belongs to the region when it reads a value derived from the entry and either
+//! writes quantized values or has a QuantizeLinear downstream. In the region, a node computes in float when it is a
 //! QuantizeLinear or DequantizeLinear, or when any of its non-constant inputs or outputs is a
 //! float tensor. Each is listed with the reason: the lowering report's, when it tried and failed
 //! to lower the node, else what the node does.
@@ -50,10 +50,11 @@ fn is_float(facts: &Facts, v: ValueId) -> bool {
     facts[v.0].as_ref().is_some_and(|f| f.dtype.is_float())
 }
 
-fn is_8bit(facts: &Facts, v: ValueId) -> bool {
+/// An 8- or 16-bit quantized activation.
+fn is_quantized(facts: &Facts, v: ValueId) -> bool {
     facts[v.0]
         .as_ref()
-        .is_some_and(|f| matches!(f.dtype, DType::I8 | DType::U8))
+        .is_some_and(|f| matches!(f.dtype, DType::I8 | DType::U8 | DType::I16))
 }
 
 fn is_const(graph: &Graph, facts: &Facts, v: ValueId) -> bool {
@@ -71,7 +72,7 @@ pub fn integer_only(
     // Forward: values derived from the entry.
     let mut derived = vec![false; graph.values.len()];
     for &i in &graph.inputs {
-        derived[i.0] = runtime(&i) && is_8bit(&facts, i);
+        derived[i.0] = runtime(&i) && is_quantized(&facts, i);
     }
     let mut report = IntegerOnlyReport::default();
     let mut entry = vec![false; graph.nodes.len()];
@@ -108,8 +109,8 @@ pub fn integer_only(
         .unwrap_or_default();
     for (k, n) in graph.nodes.iter().enumerate() {
         let reads_derived = n.inputs.iter().flatten().any(|v| derived[v.0]);
-        let writes_8bit = n.outputs.iter().any(|o| is_8bit(&facts, *o));
-        if entry[k] || !reads_derived || !(writes_8bit || leads_to_q[k]) {
+        let writes_quantized = n.outputs.iter().any(|o| is_quantized(&facts, *o));
+        if entry[k] || !reads_derived || !(writes_quantized || leads_to_q[k]) {
             if n.op.op_type() == "DequantizeLinear" && reads_derived {
                 report.exits.push(n.name.clone());
             }

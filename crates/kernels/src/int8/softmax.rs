@@ -7,6 +7,8 @@
 //! S = Σ_i E[max − x_i]                               (u64)
 //! out_i = clamp(zy + round(E[d_i] · m0 · 2^shift / (S · 2^31)), qmin, qmax)   (u128, ties up)
 //! ```
+//! The division rounds by [`div_round_half_up`], the one rounding function of the integer softmax
+//! kernels (this one and [`crate::int16::softmax`]).
 //! i.e. `zy + round(p_i / s_y)` with `p_i` from the table. The table's relative error (2^-24) and the
 //! multiplier's (2^-31) keep the result within 1 of the exactly rounded quantized softmax (tested
 //! against f64). There is no separate optimized twin: the table method is already one pass to sum
@@ -54,6 +56,13 @@ impl<T: QuantElem, U: QuantElem> SoftmaxParams<T, U> {
     }
 }
 
+/// `num / den` rounded to nearest, ties up (`⌊(num + ⌊den/2⌋) / den⌋`; with an odd `den` there
+/// are no ties). `den` must be positive.
+#[inline(always)]
+pub fn div_round_half_up(num: u128, den: u128) -> u128 {
+    (num + den / 2) / den
+}
+
 /// Softmax of each row of `x` (`[rows × len]`) into `out`.
 pub fn softmax<T: QuantElem, U: QuantElem>(
     p: &SoftmaxParams<T, U>,
@@ -82,7 +91,7 @@ pub fn softmax<T: QuantElem, U: QuantElem>(
         let den = sum << den_shift;
         for (o, &v) in or.iter_mut().zip(xr) {
             let num = (e(v) * m0) << num_shift;
-            let q = ((num + den / 2) / den) as i64;
+            let q = div_round_half_up(num, den) as i64;
             *o = U::saturate(
                 (q + i64::from(p.zero_point)).clamp(p.qmin.into(), p.qmax.into()) as i32,
             );

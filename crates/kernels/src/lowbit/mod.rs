@@ -60,7 +60,7 @@ pub mod pack;
 #[cfg(test)]
 mod cases;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use pack::{LowBitFormat, PackedWeights};
 

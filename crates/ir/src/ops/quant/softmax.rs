@@ -1,21 +1,27 @@
-//! MwQSoftmax: softmax of 8-bit logits into 8-bit probabilities by lookup table, integer-only at
-//! run time (`mw_kernels::int8::softmax`).
+//! MwQSoftmax: softmax of quantized logits into quantized probabilities, integer-only at run time:
+//! 8-bit to 8-bit by one lookup table (`mw_kernels::int8::softmax`); with an `i16` input or output
+//! (A16) by two-digit exponential tables (`mw_kernels::int16::softmax`, within `1/2 + β` output
+//! steps of the float softmax, `β ≈ 0.0016` for 12 classes at scale 2^-16).
 //!
-//! Inputs: `x` (i8/u8), `x_scale`, `x_zero_point`, `y_scale`, `y_zero_point` (one value each; the
-//! output type is `y_zero_point`'s). Attribute `axis` (default −1): each row over the dimensions
+//! Inputs: `x` (i8/u8/i16), `x_scale`, `x_zero_point`, `y_scale`, `y_zero_point` (one value each;
+//! the output type, i8/u8/i16, is `y_zero_point`'s). Attribute `axis` (default −1): each row over the dimensions
 //! from `axis` on is normalized (the flatten semantics of Softmax before opset 13, which equals the
 //! opset-13 semantics when `axis` is the last non-unit dimension). The result is within 1 of the
 //! exactly rounded quantized softmax; the usual output is scale 1/256 with zero point −128 (i8).
 use super::common::{
     bad_q8, check_q8, check_scalar, dispatch_q8_pair, int8_error, scale_of, zero_point_of, Cache,
 };
+use super::lowbit::{self, dispatch_act_pair};
 use super::qlinear_conv::output_dtype;
 use crate::op::{normalize_axis, optional, required};
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
+use mw_kernels::int16::softmax as wide;
 use mw_kernels::int8::softmax::{softmax, SoftmaxParams};
 use mw_kernels::int8::{QParams, QuantElem};
+use mw_kernels::lowbit::{ActElem, OutElem};
 use mw_tensor::{DType, Element, Tensor};
 use std::any::Any;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct QSoftmax {
@@ -29,6 +35,12 @@ trait AnyParams: std::fmt::Debug + Send + Sync {
 }
 
 impl<T: QuantElem, U: QuantElem> AnyParams for SoftmaxParams<T, U> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl<T: ActElem, U: OutElem> AnyParams for wide::SoftmaxParams<T, U> {
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -56,30 +68,62 @@ impl QSoftmax {
         ))
     }
 
+    /// The cached kernel parameters `P`, built by `new(x_scale, output parameters)`.
+    fn params<P: AnyParams + 'static>(
+        &self,
+        inputs: &[Option<&Tensor>],
+        y_dtype: DType,
+        new: impl FnOnce(f32, QParams) -> Result<P, OpError>,
+    ) -> Result<Arc<Box<dyn AnyParams>>, OpError> {
+        let key = [1, 3, 4].map(|i| optional(inputs, i));
+        self.cache.get(&key, || {
+            let out = QParams {
+                scale: scale_of(required(inputs, 3)?, 3)?,
+                zero_point: zero_point_of(optional(inputs, 4), 4, y_dtype)?,
+            };
+            let p = new(scale_of(required(inputs, 1)?, 1)?, out)?;
+            Ok(Box::new(p) as Box<dyn AnyParams>)
+        })
+    }
+
     fn run<T: QuantElem + Element, U: QuantElem + Element>(
         &self,
         inputs: &[Option<&Tensor>],
     ) -> Result<Tensor, OpError> {
         let x = required(inputs, 0)?;
         let (rows, len) = self.rows(x.shape())?;
-        let key = [1, 3, 4].map(|i| optional(inputs, i));
-        let p = self.cache.get(&key, || {
-            let out = QParams {
-                scale: scale_of(required(inputs, 3)?, 3)?,
-                zero_point: zero_point_of(optional(inputs, 4), 4, U::DTYPE)?,
-            };
-            let p = SoftmaxParams::<T, U>::new(scale_of(required(inputs, 1)?, 1)?, out)
-                .map_err(int8_error)?;
-            Ok(Box::new(p) as Box<dyn AnyParams>)
+        let p = self.params(inputs, U::DTYPE, |s, out| {
+            SoftmaxParams::<T, U>::new(s, out).map_err(int8_error)
         })?;
-        let p = p
-            .as_any()
-            .downcast_ref::<SoftmaxParams<T, U>>()
-            .ok_or_else(|| OpError::Unsupported("input types changed between runs".into()))?;
+        let p = downcast::<SoftmaxParams<T, U>>(p.as_ref().as_ref())?;
         let mut y = Tensor::zeros(U::DTYPE, x.shape().to_vec())?;
         softmax(p, rows, len, x.as_slice::<T>()?, y.as_slice_mut::<U>()?).map_err(int8_error)?;
         Ok(y)
     }
+
+    /// An `i16` input or output: `mw_kernels::int16::softmax`.
+    fn run_wide<T: ActElem + Element, U: OutElem + Element>(
+        &self,
+        inputs: &[Option<&Tensor>],
+    ) -> Result<Tensor, OpError> {
+        let x = required(inputs, 0)?;
+        let (rows, len) = self.rows(x.shape())?;
+        let p = self.params(inputs, U::DTYPE, |s, out| {
+            wide::SoftmaxParams::<T, U>::new(s, out).map_err(int8_error)
+        })?;
+        let p = downcast::<wide::SoftmaxParams<T, U>>(p.as_ref().as_ref())?;
+        let mut y = Tensor::zeros(U::DTYPE, x.shape().to_vec())?;
+        wide::softmax(p, rows, len, x.as_slice::<T>()?, y.as_slice_mut::<U>()?)
+            .map_err(int8_error)?;
+        Ok(y)
+    }
+}
+
+/// The cached parameters as `P`.
+fn downcast<P: 'static>(p: &dyn AnyParams) -> Result<&P, OpError> {
+    p.as_any()
+        .downcast_ref::<P>()
+        .ok_or_else(|| OpError::Unsupported("input types changed between runs".into()))
 }
 
 impl Op for QSoftmax {
@@ -91,7 +135,7 @@ impl Op for QSoftmax {
     }
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = required(inputs, 0)?;
-        check_q8(x.dtype, 0)?;
+        lowbit::check_act(x.dtype, 0)?;
         self.rows(&x.shape)?;
         check_scalar(required(inputs, 1)?, 1, DType::F32)?;
         if let Some(z) = optional(inputs, 2) {
@@ -100,7 +144,7 @@ impl Op for QSoftmax {
         check_scalar(required(inputs, 3)?, 3, DType::F32)?;
         let y_zp = optional(inputs, 4);
         if let Some(z) = y_zp {
-            check_q8(z.dtype, 4)?;
+            lowbit::check_act(z.dtype, 4)?;
         }
         Ok(vec![Fact::new(
             output_dtype(y_zp, x.dtype),
@@ -109,8 +153,14 @@ impl Op for QSoftmax {
     }
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = required(inputs, 0)?;
-        check_q8(x.dtype(), 0)?;
         let y_dtype = optional(inputs, 4).map_or(x.dtype(), Tensor::dtype);
+        if x.dtype() == DType::I16 || y_dtype == DType::I16 {
+            let y = dispatch_act_pair!(x.dtype(), y_dtype, T, U => self.run_wide::<T, U>(inputs)?,
+                _ => return Err(OpError::InputDType {
+                    index: 4, expected: lowbit::ACT.into(), actual: y_dtype }));
+            return Ok(vec![y]);
+        }
+        check_q8(x.dtype(), 0)?;
         let y = dispatch_q8_pair!(x.dtype(), y_dtype, T, U => self.run::<T, U>(inputs)?,
             _ => return Err(bad_q8(4, y_dtype)));
         Ok(vec![y])
@@ -173,5 +223,43 @@ mod tests {
             5,
         );
         assert!(run(bad.as_ref(), &inputs.map(Some)).is_err());
+    }
+
+    #[test]
+    fn sixteen_bit_logits_and_probabilities() {
+        let op = build("MwQSoftmax", &Attrs::new(), 13, 5);
+        let i16_in = |y_zp: Tensor, y_scale: f32| {
+            [
+                t(&[2, 4], vec![8324i16, 8324, 8324, 8324, 0, 0, 0, 1155]),
+                s(6.0e-4),
+                z(8324i16),
+                s(y_scale),
+                y_zp,
+            ]
+        };
+        let y = run(op.as_ref(), &i16_in(z(-32768i16), 1.0 / 65536.0).map(Some)).unwrap();
+        // A uniform row: 1/4 each. Then exp(−6e-4 · 1155) = 0.50007 against 1: the small ones
+        // 0.200012 → 13107.97 steps, the largest 0.399965 → 26212.09 steps.
+        assert_eq!(
+            y.as_slice::<i16>().unwrap(),
+            &[-16384, -16384, -16384, -16384, -19660, -19660, -19660, -6556]
+        );
+        let y8 = run(op.as_ref(), &i16_in(z(-128i8), 1.0 / 256.0).map(Some)).unwrap();
+        assert_eq!(
+            y8.as_slice::<i8>().unwrap(),
+            &[-64, -64, -64, -64, -77, -77, -77, -26]
+        );
+        let f = op
+            .infer(&[
+                Some(&Fact::new(DType::I16, vec![2, 4])),
+                Some(&Fact::new(DType::F32, vec![])),
+                None,
+                Some(&Fact::new(DType::F32, vec![])),
+                Some(&Fact::new(DType::U8, vec![])),
+            ])
+            .unwrap();
+        assert_eq!(f[0].dtype, DType::U8);
+        let bad = [t(&[2], vec![1i32, 2]), s(0.1), s(1.0 / 256.0)].map(Some);
+        assert!(run(op.as_ref(), &bad).is_err());
     }
 }

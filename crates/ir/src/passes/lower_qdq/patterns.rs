@@ -21,9 +21,10 @@
 //! values must have no other reader. A fused activation becomes the `qmin`/`qmax` clamp unless the
 //! output type's range implies it.
 //!
-//! 16-bit activations (A16) lower in Conv, MatMul, Gemm, the average pools and the data-movement
-//! ops with unchanged parameters; Add, Softmax, Concat and re-quantizations of 16-bit values have
-//! no integer op and stay in float, with that reason.
+//! 16-bit activations (A16) lower in Conv, MatMul, Gemm, the average pools, Softmax (16-bit input
+//! or output, any mix with 8 bits) and the data-movement ops with unchanged parameters; Add,
+//! Concat and re-quantizations of 16-bit values have no integer op and stay in float, with that
+//! reason.
 mod grouped;
 
 use super::build::Builder;
@@ -343,8 +344,6 @@ impl<'p, 'a> Pattern<'p, 'a> {
             .downcast_ref::<Softmax>()
             .ok_or("not the IR's Softmax")?;
         let x = self.m.dequantized(input(self.core, 0)?)?;
-        self.only_8_bit(&x, "Softmax")?;
-        self.only_8_bit(self.out, "Softmax")?;
         let shape = &self.m.fact(x.value).ok_or("unknown input shape")?.shape;
         let axis = crate::op::normalize_axis(sm.axis, shape.len()).map_err(|e| e.to_string())?;
         if !sm.flatten && shape[axis + 1..].iter().any(|&d| d != 1) {
