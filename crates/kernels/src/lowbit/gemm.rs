@@ -79,7 +79,23 @@ pub(crate) fn gemm_with<A: ActElem, U: OutElem>(
     out: &mut [U],
 ) -> Result<(), LowBitError> {
     validate(w, n, x, x_zero_point, bias, stage, out)?;
-    let k = w.cols();
+    let acts = pack_acts(w.cols(), n, x)?;
+    run(
+        isa,
+        w,
+        0..w.rows(),
+        &acts,
+        x_zero_point + A::OFFSET,
+        bias,
+        stage,
+        out,
+    );
+    Ok(())
+}
+
+/// Packs `k × n` raw activations (stored values, row-major) for the microkernels; rows past `x`'s
+/// end are zero.
+pub(crate) fn pack_acts<A: ActElem>(k: usize, n: usize, x: &[A]) -> Result<Acts, LowBitError> {
     let mut acts = Acts::zeros(A::A8, k, n)?;
     let g = acts.group();
     let mut rows = vec![0i16; g * n];
@@ -96,17 +112,7 @@ pub(crate) fn gemm_with<A: ActElem, U: OutElem>(
         }
         acts.write_group(j, &rows);
     }
-    run(
-        isa,
-        w,
-        0..w.rows(),
-        &acts,
-        x_zero_point + A::OFFSET,
-        bias,
-        stage,
-        out,
-    );
-    Ok(())
+    Ok(acts)
 }
 
 /// Runs rows `rows` of `w` against packed activations: `out` is `[rows.len() × acts.n()]`; row

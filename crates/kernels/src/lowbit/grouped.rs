@@ -38,7 +38,7 @@
 //! packed once and every `MR`-row panel runs the low-bit microkernel ([`super::gemm`]), whose raw
 //! `i32` sums (minus `zx · Σ w` of the row's group) are scaled and added into an `i64` row.
 //! [`reference::gemm`] is the scalar twin (`i128`, decoded weights, explicit tie rule).
-use super::gemm::{Acts, WeightPanel, MR};
+use super::gemm::{pack_acts, WeightPanel, MR};
 use super::{check_act_zero_point, ActElem, LowBitError, OutElem, PackedWeights};
 use crate::int8::gemm::Isa;
 use crate::int8::requant::rounding_divide_by_pot_i64;
@@ -295,27 +295,6 @@ impl GroupedGemm {
         }
         Ok(())
     }
-}
-
-/// Packs `k × n` raw activations (stored values) for the microkernels.
-fn pack_acts<A: ActElem>(k: usize, n: usize, x: &[A]) -> Result<Acts, LowBitError> {
-    let mut acts = Acts::zeros(A::A8, k, n)?;
-    let g = acts.group();
-    let mut rows = vec![0i16; g * n];
-    for j in 0..acts.groups() {
-        for (t, dst) in rows.chunks_exact_mut(n.max(1)).enumerate().take(g) {
-            match x.get((j * g + t) * n..(j * g + t + 1) * n) {
-                Some(src) if j * g + t < k => {
-                    for (d, &v) in dst.iter_mut().zip(src) {
-                        *d = v.stored();
-                    }
-                }
-                _ => dst.fill(0),
-            }
-        }
-        acts.write_group(j, &rows);
-    }
-    Ok(acts)
 }
 
 /// The `[M × gs]` column blocks of `w`.
