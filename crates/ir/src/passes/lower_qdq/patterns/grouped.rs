@@ -7,9 +7,12 @@
 //! | `Gemm(…, transB = 1, W [N, K], axis 1)`    | `W`, scales `[N, G]`        |
 //! | `Conv` 1×1, stride 1, no padding, 1 group  | `W [O, C]`, scales `[O, G]` |
 //!
-//! Other convolutions are refused with the reason: a kernel larger than 1×1 spreads a block over
-//! non-adjacent im2col rows (not built yet), and a depthwise convolution has one input channel per
-//! group, so its "groups" are per-channel scales (the exporter writes those per channel).
+//! Other convolutions are refused with the reason (they run on the float path, named by the
+//! integer-only lint): a kernel larger than 1×1, strides or padding need an im2col in front of the
+//! grouped GEMM, not built yet (with the low-bit im2col's channel-major rows a block of `B` input
+//! channels is the contiguous run of `B·KH·KW` rows, so it is that GEMM with group size
+//! `B·KH·KW`); a depthwise convolution has one input channel per group, so its "groups" are
+//! per-channel scales (the exporter writes those per channel).
 use super::super::build::Builder;
 use super::super::matcher::{input, Matcher, QTensor, QWeights, Why};
 use super::Pattern;
@@ -152,8 +155,8 @@ impl Pattern<'_, '_> {
         if !pointwise {
             return Err(format!(
                 "group-wise weights {shape:?} on a Conv other than 1×1, stride 1, no padding, one \
-                 group, blocked along the input channels: not built (a larger kernel spreads a \
-                 block over non-adjacent im2col rows)"
+                 group, blocked along the input channels: no integer op yet (it needs an im2col \
+                 in front of the grouped GEMM); this layer runs on the float path"
             ));
         }
         let (o, c) = (shape[0], shape[1]);
