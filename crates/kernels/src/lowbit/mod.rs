@@ -184,51 +184,35 @@ pub trait OutElem: Copy + Default + Debug + PartialEq + Send + Sync + 'static {
     );
 }
 
-impl OutElem for i8 {
-    #[inline(always)]
-    fn to_i32(self) -> i32 {
-        self.into()
-    }
-    const MIN: i32 = -128;
-    const MAX: i32 = 127;
-    #[inline(always)]
-    fn narrow(v: i32) -> Self {
-        <i8 as QuantElem>::saturate(v)
-    }
-    #[inline]
-    fn requantize_row(
-        stage: &OutputStage,
-        acc: &[i32],
-        bias: i32,
-        channel: usize,
-        out: &mut [Self],
-    ) {
-        stage.requantize_row(acc, bias, channel, out)
-    }
+/// The 8-bit outputs: saturate, and requantize through the int8 output stage.
+macro_rules! out_elem_8bit {
+    ($t:ty, $min:expr, $max:expr) => {
+        impl OutElem for $t {
+            #[inline(always)]
+            fn to_i32(self) -> i32 {
+                self.into()
+            }
+            const MIN: i32 = $min;
+            const MAX: i32 = $max;
+            #[inline(always)]
+            fn narrow(v: i32) -> Self {
+                <$t as QuantElem>::saturate(v)
+            }
+            #[inline]
+            fn requantize_row(
+                stage: &OutputStage,
+                acc: &[i32],
+                bias: i32,
+                channel: usize,
+                out: &mut [Self],
+            ) {
+                stage.requantize_row(acc, bias, channel, out)
+            }
+        }
+    };
 }
-
-impl OutElem for u8 {
-    #[inline(always)]
-    fn to_i32(self) -> i32 {
-        self.into()
-    }
-    const MIN: i32 = 0;
-    const MAX: i32 = 255;
-    #[inline(always)]
-    fn narrow(v: i32) -> Self {
-        <u8 as QuantElem>::saturate(v)
-    }
-    #[inline]
-    fn requantize_row(
-        stage: &OutputStage,
-        acc: &[i32],
-        bias: i32,
-        channel: usize,
-        out: &mut [Self],
-    ) {
-        stage.requantize_row(acc, bias, channel, out)
-    }
-}
+out_elem_8bit!(i8, -128, 127);
+out_elem_8bit!(u8, 0, 255);
 
 impl OutElem for i16 {
     #[inline(always)]
