@@ -1,17 +1,15 @@
 //! `milliwatt quantize --scheme w4a8` (int4 weights per channel, and group-wise with
-//! `--group-size 32`; MinMax on the calibration split) of the float KWS model: the exported file re-imports with the same int4 weights, the integer
-//! engine runs it with zero float ops, and ONNX Runtime (opset 21, INT4 DequantizeLinear) agrees
-//! with milliwatt's integer engine on the top-1 prediction of ≥ 99 % of the eval split's clips.
+//! `--group-size 32`; default rounding, calibration split) of the float KWS model: the exported
+//! file re-imports with the same int4 weights, the integer engine runs it with zero float ops,
+//! and ONNX Runtime (opset 21, INT4 DequantizeLinear) agrees with milliwatt's integer engine on
+//! the top-1 prediction of ≥ 99 % of the eval split's clips.
 //! Skips without ../shared or Python with onnxruntime.
 mod int8_common;
 
 use int8_common::*;
-use mw_data::speech_commands::{features, Split};
-use mw_data::{MfccFrontEnd, SpeechCommands};
 use mw_ir::passes::{integer_only, lower_qdq};
 use mw_ir::Limits;
 use mw_testkit::{python_or_skip, shared_or_skip};
-use std::process::Command;
 
 const FLOAT_MODEL: &str = "models/mlperf-tiny/kws_dscnn_float32.onnx";
 const DATA: &str = "data/speech_commands_v0.02_test";
@@ -38,40 +36,13 @@ fn check(test: &str, extra: &[&str]) {
     };
     let dir = temp_dir(test);
     let model = dir.join("kws_w4a8.onnx");
-    let out = Command::new(env!("CARGO_BIN_EXE_milliwatt"))
-        .arg("quantize")
-        .arg(&float_model)
-        .arg("--calib")
-        .arg(format!("speech-commands:{}", data.display()))
-        .args(["--scheme", "w4a8", "--no-measure"])
-        .args(extra)
-        .arg("-o")
-        .arg(&model)
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    let graph = mw_onnx::load(&model, &Limits::default()).unwrap();
-    assert!(graph.meta.opset >= 21);
-    let int4: Vec<&mw_ir::Value> = graph
-        .values
-        .iter()
-        .filter(|v| {
-            v.konst
-                .as_ref()
-                .is_some_and(|t| t.dtype() == mw_tensor::DType::I4)
-        })
-        .collect();
-    assert!(int4.len() >= 5, "int4 weight tensors: {}", int4.len());
+    let args: Vec<&str> = ["--scheme", "w4a8"].iter().chain(extra).copied().collect();
+    let graph = quantize_lowbit(&float_model, &data, &model, &args);
     // Round trip: export → import gives the same values.
     let again = dir.join("again.onnx");
     mw_onnx::save(&graph, &again).unwrap();
     let back = mw_onnx::load(&again, &Limits::default()).unwrap();
-    for v in &int4 {
+    for v in int4_values(&graph) {
         let b = back.values.iter().find(|b| b.name == v.name).unwrap();
         assert_eq!(b.konst, v.konst, "{}", v.name);
     }
@@ -83,25 +54,13 @@ fn check(test: &str, extra: &[&str]) {
         "float ops remain: {:?}",
         lint.float_ops
     );
-
-    let sc = SpeechCommands::open(&data).unwrap();
-    let x = features(&MfccFrontEnd::new(), sc.clips(Split::Eval)).unwrap();
-    let x_npy = dir.join("eval.npy");
-    mw_data::write_npy(&x_npy, &x).unwrap();
-    run_ort(&py, &model, &x_npy, &dir, 0, &[]);
-    let (ours, _) = run_ours(&plan(lowered), &x, 500, 0, &[]);
-    let theirs = read_f32(&dir.join("final.npy"));
-    let (a, b) = (argmax(&ours, 12), argmax(&theirs, 12));
-    let agree = a.iter().zip(&b).filter(|(p, q)| p == q).count();
-    println!(
-        "W4A8 {extra:?} top-1 agreement with ONNX Runtime {agree}/{} = {:.4} %",
-        a.len(),
-        100.0 * agree as f64 / a.len() as f64
+    assert_eval_top1_agreement(
+        &py,
+        &data,
+        &dir,
+        &model,
+        lowered,
+        &format!("W4A8 {extra:?}"),
     );
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(a.len(), 4450);
-    assert!(
-        agree as f64 >= 0.99 * a.len() as f64,
-        "top-1 agreement {agree}"
-    );
 }

@@ -260,3 +260,72 @@ pub fn teacher_forced(
     }
     ours
 }
+
+/// Runs `milliwatt quantize FLOAT --calib speech-commands:DATA --no-measure ARGS -o OUT` (a
+/// sub-8-bit scheme in `args`), then loads the result and checks it is an opset-21 model with at
+/// least five INT4 weight tensors.
+pub fn quantize_lowbit(float_model: &Path, data: &Path, out: &Path, args: &[&str]) -> Graph {
+    let o = Command::new(env!("CARGO_BIN_EXE_milliwatt"))
+        .arg("quantize")
+        .arg(float_model)
+        .arg("--calib")
+        .arg(format!("speech-commands:{}", data.display()))
+        .arg("--no-measure")
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("binary runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let graph = mw_onnx::load(out, &Limits::default()).unwrap();
+    assert!(graph.meta.opset >= 21);
+    let int4 = int4_values(&graph).len();
+    assert!(int4 >= 5, "int4 weight tensors: {int4}");
+    graph
+}
+
+/// The constant INT4 tensors of `graph`.
+pub fn int4_values(graph: &Graph) -> Vec<&mw_ir::Value> {
+    graph
+        .values
+        .iter()
+        .filter(|v| {
+            v.konst
+                .as_ref()
+                .is_some_and(|t| t.dtype() == mw_tensor::DType::I4)
+        })
+        .collect()
+}
+
+/// Runs `model` in ONNX Runtime and `lowered` on milliwatt's engine over the 4,450 eval-split
+/// clips, prints the top-1 agreement under `label` and asserts it is at least 99 %.
+pub fn assert_eval_top1_agreement(
+    py: &Path,
+    data: &Path,
+    dir: &Path,
+    model: &Path,
+    lowered: Graph,
+    label: &str,
+) {
+    use mw_data::speech_commands::{features, Split};
+    use mw_data::{MfccFrontEnd, SpeechCommands};
+    let sc = SpeechCommands::open(data).unwrap();
+    let x = features(&MfccFrontEnd::new(), sc.clips(Split::Eval)).unwrap();
+    let x_npy = dir.join("eval.npy");
+    mw_data::write_npy(&x_npy, &x).unwrap();
+    run_ort(py, model, &x_npy, dir, 0, &[]);
+    let (ours, _) = run_ours(&plan(lowered), &x, 500, 0, &[]);
+    let theirs = read_f32(&dir.join("final.npy"));
+    let (a, b) = (argmax(&ours, 12), argmax(&theirs, 12));
+    let agree = a.iter().zip(&b).filter(|(p, q)| p == q).count();
+    println!(
+        "{label} top-1 agreement with ONNX Runtime {agree}/{} = {:.4} %",
+        a.len(),
+        100.0 * agree as f64 / a.len() as f64
+    );
+    assert_eq!(a.len(), 4450);
+    assert!(
+        agree as f64 >= 0.99 * a.len() as f64,
+        "top-1 agreement {agree}"
+    );
+}
