@@ -2,8 +2,6 @@
 //! for `milliwatt report --search FILE`: the budget, the explored fronts, the assembled points
 //! and the chosen per-layer formats. Reading checks the file's shape and consistency and fails
 //! with a [`SearchFileError`] naming the file; nothing here panics on a bad file.
-use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Largest search report read (a real one is well under 1 MiB).
@@ -36,73 +34,21 @@ pub enum SearchFileError {
     Mismatch { path: PathBuf, layer: String },
 }
 
-/// The search's budget, as `quantize --scheme mixed` writes it.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
-pub enum Budget {
-    WeightBytes(f64),
-    EnergyUj(f64),
-}
+pub use mw_compress::mixed::{Budget, Evaluated, FrontPoint, MixedReport, Score};
 
-/// How a point scored on the held-out calibration examples.
-#[derive(Clone, Copy, Debug, Deserialize)]
-pub struct Score {
-    pub kl: f64,
-    pub agreement: f64,
-    pub top1: Option<f64>,
-}
-
-/// One measured option of one layer (the base with only that layer changed).
-#[derive(Clone, Debug, Deserialize)]
-pub struct LayerOption {
-    pub format: String,
-    pub delta_weight_bytes: f64,
-    pub delta_energy_uj: Option<f64>,
-    pub delta_kl: f64,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct LayerSensitivity {
-    pub node: String,
-    pub options: Vec<LayerOption>,
-}
-
-/// A point of a predicted front (additive model).
-#[derive(Clone, Debug, Deserialize)]
-pub struct FrontPoint {
-    pub resource: f64,
-    pub kl: f64,
-    pub formats: Vec<String>,
-}
-
-/// A configuration quantized for real and measured.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Evaluated {
-    pub layers: BTreeMap<String, String>,
-    pub source: String,
-    pub weight_bytes: f64,
-    pub energy_uj: Option<f64>,
-    pub score: Score,
-    pub within_budget: bool,
-}
-
-/// The fields of a search report the page shows.
-#[derive(Clone, Debug, Deserialize)]
+/// A search report as `quantize --scheme mixed` wrote it ([`MixedReport`], read back with the
+/// same serde types), and the file it was read from.
+#[derive(Clone, Debug)]
 pub struct Search {
-    pub scheme: String,
-    pub budget: Budget,
-    pub profile: Option<String>,
-    pub holdout_examples: usize,
-    pub layers: Vec<String>,
-    pub base: Evaluated,
-    pub sensitivity: Vec<LayerSensitivity>,
-    pub bytes_front: Vec<FrontPoint>,
-    pub energy_front: Vec<FrontPoint>,
-    pub evaluated: Vec<Evaluated>,
-    pub chosen: Option<Evaluated>,
-    pub lowest_reachable: f64,
-    /// The file it was read from (set by [`read`]).
-    #[serde(skip)]
+    pub report: MixedReport,
     pub path: PathBuf,
+}
+
+impl std::ops::Deref for Search {
+    type Target = MixedReport;
+    fn deref(&self) -> &MixedReport {
+        &self.report
+    }
 }
 
 /// Weight and activation bits of a `w<bits>a<bits>` label.
@@ -125,11 +71,14 @@ pub fn read(path: &Path) -> Result<Search, SearchFileError> {
         });
     }
     let text = std::fs::read(path).map_err(io)?;
-    let mut s: Search = serde_json::from_slice(&text).map_err(|source| SearchFileError::Parse {
+    let report = serde_json::from_slice(&text).map_err(|source| SearchFileError::Parse {
         path: path.to_path_buf(),
         source,
     })?;
-    s.path = path.to_path_buf();
+    let s = Search {
+        report,
+        path: path.to_path_buf(),
+    };
     check(&s).map_err(|reason| SearchFileError::Invalid {
         path: path.to_path_buf(),
         reason,
@@ -299,7 +248,7 @@ mod tests {
     fn reads_what_the_search_writes() {
         let s = read_str("ok", &sample(&["conv", "fc"])).unwrap();
         assert_eq!(s.budget, Budget::WeightBytes(1200.0));
-        assert_eq!(s.chosen.unwrap().layers["fc"], "w4a8");
+        assert_eq!(s.chosen.as_ref().unwrap().layers["fc"], "w4a8");
         assert_eq!(bits("w4a16"), Some((4, 16)));
         assert_eq!(bits("int8"), None);
     }

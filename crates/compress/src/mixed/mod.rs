@@ -32,7 +32,7 @@ use mw_exec::ExecError;
 use mw_ir::Graph;
 use mw_tensor::Tensor;
 pub use proxy::{Holdout, Score};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -56,7 +56,7 @@ impl From<QuantizeError> for MixedError {
 }
 
 /// What the chosen model must fit in.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Budget {
     /// Total weight bytes as the energy model stores them.
     WeightBytes(f64),
@@ -107,7 +107,7 @@ pub fn label(f: Format) -> String {
 }
 
 /// One candidate of one layer, measured with only that layer changed from the base.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerOption {
     pub format: String,
     pub weight_bits: u32,
@@ -119,7 +119,7 @@ pub struct LayerOption {
     pub score: Score,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerSensitivity {
     /// The layer's main node.
     pub node: String,
@@ -127,7 +127,7 @@ pub struct LayerSensitivity {
 }
 
 /// A configuration on a predicted front (additive model).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FrontPoint {
     /// Predicted bytes (bytes front) or µJ (energy front).
     pub resource: f64,
@@ -138,7 +138,7 @@ pub struct FrontPoint {
 }
 
 /// A configuration quantized for real and measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Evaluated {
     /// Node → format label.
     pub layers: BTreeMap<String, String>,
@@ -153,7 +153,7 @@ pub struct Evaluated {
     pub within_budget: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MixedReport {
     pub scheme: String,
     pub budget: Budget,

@@ -3,7 +3,7 @@
 use mw_exec::{ExecError, Plan};
 use mw_ir::{Graph, Limits};
 use mw_tensor::Tensor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Held-out examples: input batches, the float model's output rows, optional labels.
 pub struct Holdout {
@@ -18,7 +18,7 @@ pub struct Holdout {
 }
 
 /// How a graph scores on the held-out examples.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     /// Mean KL(float ‖ candidate) over examples, in nats: the cost the search minimizes.
     pub kl: f64,
