@@ -7,11 +7,13 @@
 //!   (TFLM 2.3.1 with CMSIS-NN kernels, as the reference ran), with `cortex-m4-tflm-ref` (TFLM
 //!   portable reference kernels) and `cortex-m4-cmsis` (one CMSIS-NN utilization) printed beside.
 //!
-//! The target is "within 2x". `cortex-m4` meets it in time (~0.53x) but not in energy (~0.31x,
-//! the datasheet's headline run current is below the measured power) and `ndp120` does not
-//! (see the profiles' notes). The test prints every ratio, pins `cortex-m4`'s time within 2x,
-//! the reference-kernel profile above the measurement, and the rest within an order of
-//! magnitude, so a regression shows.
+//! The target is "within 2x", with parameters cited, not tuned to these numbers. `cortex-m4`'s
+//! time comes from CMSIS-NN kernel cycles and its run power from the same firmware's AD/IC/VWW
+//! runs on the board; `ndp120`'s two unpublished figures (NPU utilization and active power) are
+//! calibrated on Syntiant's IC and VWW results (`tests/mlperf_heldout.rs`). Neither uses the KWS
+//! measurement, so this is an out-of-sample check. The test prints every ratio, asserts the two
+//! targets, the reference-kernel profile above the measurement, and equal run power across the
+//! three Cortex-M4 profiles.
 use std::process::Command;
 
 const NDP120_UJ: f64 = 31.5;
@@ -63,7 +65,7 @@ fn kws_int8_against_mlperf_tiny_measurements() {
     let (ref_uj, ref_ms) = energy(&model, "cortex-m4-tflm-ref");
     let (simd_uj, simd_ms) = energy(&model, "cortex-m4-cmsis");
     let ndp = show("ndp120 µJ", ndp_uj, NDP120_UJ);
-    show("ndp120 ms", ndp_ms, NDP120_MS);
+    let ndp_t = show("ndp120 ms", ndp_ms, NDP120_MS);
     let m4_e = show("cortex-m4 µJ", m4_uj, L4R5_UJ);
     let m4_t = show("cortex-m4 ms", m4_ms, L4R5_MS);
     show("cortex-m4-tflm-ref µJ", ref_uj, L4R5_UJ);
@@ -71,9 +73,9 @@ fn kws_int8_against_mlperf_tiny_measurements() {
     show("cortex-m4-cmsis µJ", simd_uj, L4R5_UJ);
     show("cortex-m4-cmsis ms", simd_ms, L4R5_MS);
 
-    // The build the reference ran (TFLM 2.3.1 + CMSIS-NN) is within 2x in time.
+    // The build the reference ran (TFLM 2.3.1 + CMSIS-NN) is within 2x in time and energy.
     assert!((0.5..=2.0).contains(&m4_t), "cortex-m4: {m4_ms} ms");
-    assert!((0.1..=10.0).contains(&m4_e), "cortex-m4: {m4_uj} µJ");
+    assert!((0.5..=2.0).contains(&m4_e), "cortex-m4: {m4_uj} µJ");
     // The portable reference kernels as compiled are slower than the measured run.
     assert!(
         L4R5_MS < ref_ms && L4R5_UJ < ref_uj,
@@ -83,7 +85,7 @@ fn kws_int8_against_mlperf_tiny_measurements() {
     assert!(((ref_uj / ref_ms) / (simd_uj / simd_ms) - 1.0).abs() < 1e-9);
     assert!(((m4_uj / m4_ms) / (simd_uj / simd_ms) - 1.0).abs() < 1e-9);
     assert!(
-        (0.1..=10.0).contains(&ndp),
-        "ndp120: {ndp_uj} µJ is off the measured {NDP120_UJ} µJ by more than 10x"
+        (0.5..=2.0).contains(&ndp) && (0.5..=2.0).contains(&ndp_t),
+        "ndp120: {ndp_uj} µJ, {ndp_ms} ms vs {NDP120_UJ} µJ, {NDP120_MS} ms"
     );
 }

@@ -33,7 +33,7 @@ fn a_mac_layer_takes_the_kernels_cycles_per_mac_output_and_layer() {
     assert!(close(l.cycles, cycles, 1e-12), "{} vs {cycles}", l.cycles);
     assert!(close(r.latency_ms, seconds * 1e3, 1e-12));
     // Run power × time is the whole energy: every per-operation figure is zero.
-    let overhead = 23.76 * seconds * 1e9;
+    let overhead = 40.32 * seconds * 1e9;
     assert!(close(l.energy.overhead_pj, overhead, 1e-12));
     assert!(close(r.energy_per_inference_uj, overhead * 1e-6, 1e-12));
 }
