@@ -16,7 +16,7 @@ pub struct EnergySplit {
     pub dram_pj: f64,
     /// Moving activations between units.
     pub transfer_pj: f64,
-    /// Busy-time power no operation accounts for (a CPU's run current).
+    /// Busy-time power no operation accounts for (a CPU's run power, an accelerator's control).
     pub overhead_pj: f64,
     /// Static power of every unit over the time.
     pub static_pj: f64,

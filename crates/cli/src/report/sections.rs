@@ -149,9 +149,10 @@ pub fn key_figures(page: &mut Page, d: &ReportData) {
     power_table(h, d);
 }
 
-const OVERHEAD_NOTE: &str = "<p class=\"note\">* Overhead is the run current of a unit whose \
-    source gives the current of the chip running code (busy time × run power) rather than an \
-    energy per operation or per access; it cannot be split into compute and data movement.</p>";
+const OVERHEAD_NOTE: &str = "<p class=\"note\">* Overhead is a unit's active power × busy time: \
+    an MCU's measured run power (the whole chip running code), or what an accelerator draws while \
+    busy beyond its per-operation and per-access energies (clocks, control, the host loop). No \
+    source splits it into compute and data movement.</p>";
 
 /// Units whose busy-time power (overhead) a report charges.
 fn overhead_units(r: &EnergyReport) -> String {
@@ -174,7 +175,7 @@ fn movement(h: &mut String, d: &ReportData, pi: usize) {
             let dynamic = s.compute_pj + s.data_movement_pj();
             let caveat = if s.overhead_pj > 0.0 {
                 format!(
-                    " (besides {} of its energy as run current of {}, not split*)",
+                    " (besides {} of its energy as active power of {}, not split*)",
                     pct(s.overhead_pj, s.total_pj()),
                     esc(&overhead_units(&v.reports[pi]))
                 )
@@ -190,7 +191,7 @@ fn movement(h: &mut String, d: &ReportData, pi: usize) {
                 )
             } else {
                 format!(
-                    "{}: <b>not separable</b>, all of its energy is run current*",
+                    "{}: <b>not separable</b>, all of its energy is active power*",
                     esc(&v.label())
                 )
             }
@@ -415,7 +416,7 @@ const SERIES: [&str; 6] = [
     "RF + buffer + SRAM",
     "DRAM / flash",
     "transfers",
-    "overhead (run current)",
+    "overhead (active power)",
     "static",
 ];
 

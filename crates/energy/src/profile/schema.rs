@@ -60,7 +60,8 @@ pub struct Unit {
     /// Power between inferences (sleep with memories retained).
     pub idle_power_mw: Figure,
     /// Power while this unit is busy that no per-operation figure accounts for (instruction fetch
-    /// and decode, pipeline, clock tree): a CPU's datasheet run current. Absent: zero.
+    /// and decode, pipeline, clock tree, control): a CPU's run power, or an accelerator's power
+    /// beyond its per-operation energies. Absent: zero.
     #[serde(default)]
     pub active_power_mw: Option<Figure>,
     /// Op types (as in the graph: `Conv`, `QLinearConv`, `MwQAvgPool`...) this unit runs; `"*"`
