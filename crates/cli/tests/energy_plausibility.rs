@@ -14,30 +14,14 @@
 //! measurement, so this is an out-of-sample check. The test prints every ratio, asserts the two
 //! targets, the reference-kernel profile above the measurement, and equal run power across the
 //! three Cortex-M4 profiles.
-use std::process::Command;
+mod energy_common;
+
+use energy_common::energy;
 
 const NDP120_UJ: f64 = 31.5;
 const NDP120_MS: f64 = 4.37;
 const L4R5_UJ: f64 = 7374.0;
 const L4R5_MS: f64 = 181.9;
-
-/// (µJ per inference, latency ms) of `model` on `hw`.
-fn energy(model: &std::path::Path, hw: &str) -> (f64, f64) {
-    let out = Command::new(env!("CARGO_BIN_EXE_milliwatt"))
-        .args(["energy", model.to_str().unwrap(), "--hw", hw, "--json"])
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "{hw}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    (
-        v["energy_per_inference_uj"].as_f64().unwrap(),
-        v["latency_ms"].as_f64().unwrap(),
-    )
-}
 
 fn show(what: &str, model: f64, measured: f64) -> f64 {
     let ratio = model / measured;

@@ -5,12 +5,14 @@
 //! (`tools/ndp120-calibration`). This test rebuilds the two reference networks, reruns the
 //! calibration against the built binary and checks that the built-in profile carries exactly the
 //! derived figures, so they cannot drift from their derivation. It also prints `cortex-m4`
-//! against the v0.5 reference firmware's IC and VWW runs on the NUCLEO-L4R5ZI (held out there
-//! too: that profile's run power comes from those runs' power, its time from kernel cycles).
+//! against the v0.5 reference firmware's IC and VWW runs on the NUCLEO-L4R5ZI: out of sample for
+//! that profile's time (kernel cycles), in sample for its run power (taken from these runs' power).
+mod energy_common;
+
+use energy_common::energy;
+use mw_energy::Profile;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use mw_energy::Profile;
 
 /// MLPerf Tiny v0.5, closed/reference/results/Nucleo-L4R5ZI/{ic,vww}/energy: median µJ per
 /// inference and ms per inference of the energy run.
@@ -31,23 +33,6 @@ fn python(py: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn energy(model: &Path, hw: &str) -> (f64, f64) {
-    let out = Command::new(env!("CARGO_BIN_EXE_milliwatt"))
-        .args(["energy", model.to_str().unwrap(), "--hw", hw, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        v["energy_per_inference_uj"].as_f64().unwrap(),
-        v["latency_ms"].as_f64().unwrap(),
-    )
 }
 
 fn close(a: f64, b: f64) -> bool {
