@@ -10,17 +10,17 @@
 //! pre-shift); every other mix (a 16-bit tensor, or `i8` with `u8`) runs
 //! `mw_kernels::int16::add` (2^15 pre-shift, its headroom proven there).
 use super::common::{
-    bad_q8, check_dtype, check_scalar, dispatch_q8_pair, int8_error, scale_of,
-    zero_point_of, Cache, Clamp,
+    bad_q8, check_dtype, check_scalar, dispatch_q8_pair, int8_error, scale_of, zero_point_of,
+    Cache, Clamp,
 };
 use super::lowbit::{check_act, dispatch_act, dispatch_act_pair, ACT};
 use super::qlinear_conv::output_dtype;
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::elementwise::{binary, broadcast_shapes};
+use mw_kernels::int16::add as wide;
 use mw_kernels::int8::add::{add, AddParams};
 use mw_kernels::int8::requant::Activation;
-use mw_kernels::int16::add as wide;
 use mw_kernels::int8::{QParams, QuantElem};
 use mw_kernels::lowbit::{ActElem, OutElem};
 use mw_tensor::{DType, Element, Tensor};
@@ -84,10 +84,12 @@ impl QAdd {
         if self.clamp.is_none() {
             return None;
         }
-        let bound = |v: Option<i64>, d: i32| {
-            v.map_or(d, |v| v.clamp(U::MIN.into(), U::MAX.into()) as i32)
-        };
-        Some((bound(self.clamp.qmin, U::MIN), bound(self.clamp.qmax, U::MAX)))
+        let bound =
+            |v: Option<i64>, d: i32| v.map_or(d, |v| v.clamp(U::MIN.into(), U::MAX.into()) as i32);
+        Some((
+            bound(self.clamp.qmin, U::MIN),
+            bound(self.clamp.qmax, U::MAX),
+        ))
     }
 
     /// Any mix of `i8` / `u8` / `i16` inputs and output (`mw_kernels::int16::add`).

@@ -42,10 +42,12 @@ impl QRequantize {
 
     /// The clamp attributes as bounds within `U`'s range; an error when they leave no value.
     fn range<U: OutElem>(&self) -> Result<(i32, i32), OpError> {
-        let bound = |v: Option<i64>, d: i32| {
-            v.map_or(d, |v| v.clamp(U::MIN.into(), U::MAX.into()) as i32)
-        };
-        let (lo, hi) = (bound(self.clamp.qmin, U::MIN), bound(self.clamp.qmax, U::MAX));
+        let bound =
+            |v: Option<i64>, d: i32| v.map_or(d, |v| v.clamp(U::MIN.into(), U::MAX.into()) as i32);
+        let (lo, hi) = (
+            bound(self.clamp.qmin, U::MIN),
+            bound(self.clamp.qmax, U::MAX),
+        );
         if lo > hi {
             return Err(OpError::Attribute {
                 name: "qmin".into(),
@@ -194,7 +196,13 @@ mod tests {
         let y = run(op.as_ref(), &inputs.map(Some)).unwrap();
         assert_eq!(y.as_slice::<i8>().unwrap(), &[-128, 3, 3, 5, 127]);
         // u8 → i16 is exact: (x − 128) · 0.5 / 2^-4 = 8 (x − 128).
-        let inputs = [t(&[3], vec![0u8, 128, 255]), s(0.5), z(128u8), s(0.0625), z(0i16)];
+        let inputs = [
+            t(&[3], vec![0u8, 128, 255]),
+            s(0.5),
+            z(128u8),
+            s(0.0625),
+            z(0i16),
+        ];
         let y = run(op.as_ref(), &inputs.map(Some)).unwrap();
         assert_eq!(y.as_slice::<i16>().unwrap(), &[-1024, 0, 1016]);
         round_trips(op.as_ref(), 13, 5);

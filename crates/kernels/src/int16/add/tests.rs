@@ -12,9 +12,7 @@ fn values<T: Elem>(rng: &mut Rng, n: usize) -> Vec<T> {
         .map(|_| match rng.range(0, 7) {
             0 => <T as OutElem>::narrow(<T as OutElem>::MIN),
             1 => <T as OutElem>::narrow(<T as OutElem>::MAX),
-            _ => {
-                <T as OutElem>::narrow(rng.range(<T as OutElem>::MIN, <T as OutElem>::MAX))
-            }
+            _ => <T as OutElem>::narrow(rng.range(<T as OutElem>::MIN, <T as OutElem>::MAX)),
         })
         .collect()
 }
@@ -35,7 +33,11 @@ fn random_params<A: Elem, B: Elem, U: Elem>(rng: &mut Rng) -> AddParams<A, B, U>
     let sb = rng.multiplier(-14, -2) as f32;
     let so = (f64::from(sa.max(sb)) * rng.multiplier(-3, 9)) as f32;
     let q = |scale, zero_point| QParams { scale, zero_point };
-    let (za, zb, zo) = (zero_point::<A>(rng), zero_point::<B>(rng), zero_point::<U>(rng));
+    let (za, zb, zo) = (
+        zero_point::<A>(rng),
+        zero_point::<B>(rng),
+        zero_point::<U>(rng),
+    );
     let clamp = match rng.range(0, 2) {
         0 => None,
         _ => Some((zo, <U as OutElem>::MAX)),
@@ -105,10 +107,7 @@ fn headroom_holds_at_the_extremes() {
         // 2 · 65 535 in steps of 1 saturates at the i16 bound of the sum's sign.
         assert_eq!(got[0], if x > 0 { i16::MAX } else { i16::MIN });
         // The rescaled sum's bound of the module docs.
-        let sa = multiply_by_quantized_multiplier(
-            (i32::from(x) - za) << LEFT_SHIFT,
-            p.a_mult,
-        );
+        let sa = multiply_by_quantized_multiplier((i32::from(x) - za) << LEFT_SHIFT, p.a_mult);
         assert!(2 * i64::from(sa).abs() <= 2_147_450_882);
     }
 }
