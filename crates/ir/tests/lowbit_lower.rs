@@ -390,20 +390,98 @@ fn w4a8_keeps_int4_weights_and_matches_the_qdq_graph() {
     assert_eq!(i4, 2);
 }
 
+/// The lowered graph's op types, in order.
+fn ops(g: &Graph) -> Vec<&str> {
+    g.nodes.iter().map(|n| n.op.op_type()).collect()
+}
+
+/// A residual Add of 16-bit activations (and 16-bit with 8-bit, broadcast) lowers to MwQAdd:
+/// no float op remains, each output within one step of the QDQ graph's.
 #[test]
-fn a16_add_is_refused_with_a_reason() {
+fn a16_add_lowers_to_mw_qadd() {
+    for (a_type, b_type, y_type, y_zp) in [
+        (DType::I16, DType::I16, DType::I16, 0),
+        (DType::I16, DType::I8, DType::I16, -300),
+        (DType::I8, DType::I16, DType::U8, 128),
+        (DType::I8, DType::I8, DType::I16, 7),
+    ] {
+        let mut b = B::new();
+        let x = b.input("x", &[3, 8]);
+        let step = |t: DType, s8: f32| if t == DType::I16 { s8 / 256.0 } else { s8 };
+        let (_, xa) = b.qdq(x, "xa_q", step(a_type, 0.03), 0, a_type);
+        // The skip input is row 1 of x, broadcast over the rows.
+        let (_, xs) = b.qdq(x, "xs_q", step(b_type, 0.011), 3, b_type);
+        let (starts, ends) = (
+            b.konst("starts", &[1], vec![1i64]),
+            b.konst("ends", &[1], vec![2i64]),
+        );
+        let row = b.node(
+            "Slice",
+            Attrs::new(),
+            &[Some(xs), Some(starts), Some(ends)],
+            "row",
+        );
+        let (_, xb) = b.qdq(row, "xb_q", step(b_type, 0.011), 3, b_type);
+        let add = b.node("Add", Attrs::new(), &[Some(xa), Some(xb)], "add");
+        let relu = b.node("Relu", Attrs::new(), &[Some(add)], "relu");
+        let (_, out) = b.qdq(relu, "add_q", step(y_type, 0.04), y_zp, y_type);
+        b.output(out);
+        let input = random_input(&mut b, &[3, 8], -3.0, 3.0);
+        let (lowered, lint) = check(&b.g, &input);
+        assert!(lint.is_integer_only(), "{:?}", lint.float_ops);
+        assert!(ops(&lowered).contains(&"MwQAdd"), "{:?}", ops(&lowered));
+        assert!(
+            !ops(&lowered).contains(&"Add"),
+            "{a_type} + {b_type} → {y_type}"
+        );
+    }
+}
+
+/// Concat of 8- and 16-bit inputs into a 16-bit output: the 8-bit input is re-quantized to the
+/// output's type and parameters, the 16-bit one with equal parameters is taken as is.
+#[test]
+fn concat_of_mixed_widths_lowers() {
     let mut b = B::new();
-    let x = b.input("x", &[1, 4]);
-    let (_, xa) = b.qdq(x, "xa_q", 0.001, 0, DType::I16);
-    let (_, xb) = b.qdq(x, "xb_q", 0.002, 0, DType::I16);
-    let add = b.node("Add", Attrs::new(), &[Some(xa), Some(xb)], "add");
-    let (_, y) = b.qdq(add, "add_q", 0.003, 0, DType::I16);
-    b.output(y);
-    let (_, report) = lower_qdq(&b.g).unwrap();
-    assert_eq!(report.untouched.len(), 1, "{:?}", report.untouched);
-    assert!(
-        report.untouched[0].1.contains("16-bit"),
-        "{:?}",
-        report.untouched
+    let x = b.input("x", &[2, 5]);
+    let (_, x8) = b.qdq(x, "x8_q", 0.02, -4, DType::I8);
+    let (_, x16) = b.qdq(x, "x16_q", 0.0001, 0, DType::I16);
+    let attrs = Attrs::new().with("axis", Attr::Int(1));
+    let cat = b.node("Concat", attrs, &[Some(x8), Some(x16)], "cat");
+    let (_, out) = b.qdq(cat, "cat_q", 0.0001, 0, DType::I16);
+    b.output(out);
+    let input = random_input(&mut b, &[2, 5], -2.0, 2.0);
+    let (lowered, lint) = check(&b.g, &input);
+    assert!(lint.is_integer_only(), "{:?}", lint.float_ops);
+    let ops = ops(&lowered);
+    assert_eq!(
+        ops.iter().filter(|&&o| o == "MwQRequantize").count(),
+        1,
+        "{ops:?}"
+    );
+    assert!(ops.contains(&"Concat"), "{ops:?}");
+}
+
+/// Re-quantizations between 16 and 8 bits (a lone ReLU between two quantized tensors, and a
+/// plain DQ → Q with new parameters) lower to MwQRequantize.
+#[test]
+fn a16_requantizations_lower() {
+    let mut b = B::new();
+    let x = b.input("x", &[4, 6]);
+    let (_, a) = b.qdq(x, "a_q", 0.0002, 100, DType::I16);
+    let relu = b.node("Relu", Attrs::new(), &[Some(a)], "relu");
+    let (_, r) = b.qdq(relu, "r_q", 0.02, -128, DType::I8);
+    let (_, w) = b.qdq(r, "w_q", 0.00007, -32768, DType::I16);
+    b.output(w);
+    let input = random_input(&mut b, &[4, 6], -4.0, 4.0);
+    let (lowered, lint) = check(&b.g, &input);
+    assert!(lint.is_integer_only(), "{:?}", lint.float_ops);
+    assert_eq!(
+        ops(&lowered),
+        [
+            "QuantizeLinear",
+            "MwQRequantize",
+            "MwQRequantize",
+            "DequantizeLinear"
+        ]
     );
 }

@@ -1,20 +1,28 @@
-//! MwQAdd: elementwise sum of two 8-bit tensors with their own scales (numpy broadcasting),
-//! integer-only (TFLite's scheme, `mw_kernels::int8::add`).
+//! MwQAdd: elementwise sum of two quantized tensors with their own scales (numpy broadcasting),
+//! integer-only (TFLite's scheme).
 //!
 //! Inputs: `a`, `a_scale`, `a_zero_point`, `b`, `b_scale`, `b_zero_point`, `y_scale`,
-//! `y_zero_point` (`a` and `b` of one 8-bit type; the output type is `y_zero_point`'s).
-//! Attributes `qmin` / `qmax` clamp the stored output (a fused ReLU).
+//! `y_zero_point` (`a`, `b` and the output each `i8`, `u8` or `i16`; each zero point of its
+//! tensor's type; the output type is `y_zero_point`'s, else `a`'s). Attributes `qmin` / `qmax`
+//! clamp the stored output (a fused ReLU).
+//!
+//! `a` and `b` of one 8-bit type into an 8-bit output run `mw_kernels::int8::add` (2^20
+//! pre-shift); every other mix (a 16-bit tensor, or `i8` with `u8`) runs
+//! `mw_kernels::int16::add` (2^15 pre-shift, its headroom proven there).
 use super::common::{
-    bad_q8, check_dtype, check_q8, check_scalar, dispatch_q8_pair, int8_error, scale_of,
-    zero_point_of, Cache, Clamp,
+    bad_q8, check_dtype, check_scalar, dispatch_q8_pair, int8_error, scale_of, zero_point_of,
+    Cache, Clamp,
 };
+use super::lowbit::{check_act, dispatch_act, dispatch_act_pair, ACT};
 use super::qlinear_conv::output_dtype;
 use crate::op::{optional, required};
 use crate::{op_boilerplate, Attrs, BuildCtx, Cost, Fact, Op, OpError};
 use mw_kernels::elementwise::{binary, broadcast_shapes};
+use mw_kernels::int16::add as wide;
 use mw_kernels::int8::add::{add, AddParams};
 use mw_kernels::int8::requant::Activation;
 use mw_kernels::int8::{QParams, QuantElem};
+use mw_kernels::lowbit::{ActElem, OutElem};
 use mw_tensor::{DType, Element, Tensor};
 use std::any::Any;
 
@@ -36,6 +44,25 @@ impl<T: QuantElem, U: QuantElem> AnyParams for AddParams<T, U> {
     }
 }
 
+impl<A: ActElem, B: ActElem, U: OutElem> AnyParams for wide::AddParams<A, B, U> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The cached parameters as `P`.
+fn downcast<P: 'static>(p: &dyn AnyParams) -> Result<&P, OpError> {
+    p.as_any()
+        .downcast_ref::<P>()
+        .ok_or_else(|| OpError::Unsupported("input types changed between runs".into()))
+}
+
+/// Whether `a + b → y` is the all-8-bit case of `mw_kernels::int8::add`.
+fn is_q8(a: DType, b: DType, y: DType) -> bool {
+    let q8 = |d: DType| matches!(d, DType::I8 | DType::U8);
+    a == b && q8(a) && q8(y)
+}
+
 pub fn build_mw_qadd(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(QAdd::new(Clamp::from_attrs(attrs)?)))
 }
@@ -50,6 +77,63 @@ impl QAdd {
             clamp,
             cache: Cache::default(),
         }
+    }
+
+    /// The clamp attributes as bounds within `U`'s range (`None` without a clamp).
+    fn clamp_range<U: OutElem>(&self) -> Option<(i32, i32)> {
+        if self.clamp.is_none() {
+            return None;
+        }
+        let bound =
+            |v: Option<i64>, d: i32| v.map_or(d, |v| v.clamp(U::MIN.into(), U::MAX.into()) as i32);
+        Some((
+            bound(self.clamp.qmin, U::MIN),
+            bound(self.clamp.qmax, U::MAX),
+        ))
+    }
+
+    /// Any mix of `i8` / `u8` / `i16` inputs and output (`mw_kernels::int16::add`).
+    fn run_wide<A, B, U>(&self, inputs: &[Option<&Tensor>]) -> Result<Tensor, OpError>
+    where
+        A: ActElem + Element,
+        B: ActElem + Element,
+        U: OutElem + Element,
+    {
+        let (a, b) = (required(inputs, 0)?, required(inputs, 3)?);
+        let key = [1, 2, 4, 5, 6, 7].map(|i| optional(inputs, i));
+        let p = self.cache.get(&key, || {
+            let q = |s: usize, z: usize, dt: DType| -> Result<QParams, OpError> {
+                Ok(QParams {
+                    scale: scale_of(required(inputs, s)?, s)?,
+                    zero_point: zero_point_of(optional(inputs, z), z, dt)?,
+                })
+            };
+            let p = wide::AddParams::<A, B, U>::new(
+                q(1, 2, A::DTYPE)?,
+                q(4, 5, B::DTYPE)?,
+                q(6, 7, U::DTYPE)?,
+                self.clamp_range::<U>(),
+            )
+            .map_err(int8_error)?;
+            Ok(Box::new(p) as Box<dyn AnyParams>)
+        })?;
+        let p = downcast::<wide::AddParams<A, B, U>>(p.as_ref().as_ref())?;
+        let (av, bv) = (a.as_slice::<A>()?, b.as_slice::<B>()?);
+        let shape = broadcast_shapes(a.shape(), b.shape())
+            .map_err(|_| broadcast_error(a.shape(), b.shape()))?;
+        let n: usize = shape.iter().product();
+        let mut y = Tensor::zeros(U::DTYPE, shape)?;
+        let out = y.as_slice_mut::<U>()?;
+        let direct = |len: usize| len == n || len == 1;
+        if direct(av.len()) && direct(bv.len()) {
+            wide::add(p, av, bv, out).map_err(int8_error)?;
+        } else {
+            let (_, pairs) = binary(av, a.shape(), bv, b.shape(), |x, y| (x, y))
+                .map_err(|_| broadcast_error(a.shape(), b.shape()))?;
+            let (ea, eb): (Vec<A>, Vec<B>) = pairs.into_iter().unzip();
+            wide::add(p, &ea, &eb, out).map_err(int8_error)?;
+        }
+        Ok(y)
     }
 
     fn run<T: QuantElem + Element, U: QuantElem + Element>(
@@ -75,10 +159,7 @@ impl QAdd {
             .map_err(int8_error)?;
             Ok(Box::new(p) as Box<dyn AnyParams>)
         })?;
-        let p = p
-            .as_any()
-            .downcast_ref::<AddParams<T, U>>()
-            .ok_or_else(|| OpError::Unsupported("input types changed between runs".into()))?;
+        let p = downcast::<AddParams<T, U>>(p.as_ref().as_ref())?;
         let (av, bv) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
         let shape = broadcast_shapes(a.shape(), b.shape())
             .map_err(|_| broadcast_error(a.shape(), b.shape()))?;
@@ -108,9 +189,9 @@ impl Op for QAdd {
     }
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let (a, b) = (required(inputs, 0)?, required(inputs, 3)?);
-        check_q8(a.dtype, 0)?;
-        check_dtype(b.dtype, 3, a.dtype)?;
-        for (s, z, dt) in [(1, 2, a.dtype), (4, 5, a.dtype)] {
+        check_act(a.dtype, 0)?;
+        check_act(b.dtype, 3)?;
+        for (s, z, dt) in [(1, 2, a.dtype), (4, 5, b.dtype)] {
             check_scalar(required(inputs, s)?, s, DType::F32)?;
             if let Some(f) = optional(inputs, z) {
                 check_scalar(f, z, dt)?;
@@ -119,18 +200,33 @@ impl Op for QAdd {
         check_scalar(required(inputs, 6)?, 6, DType::F32)?;
         let y_zp = optional(inputs, 7);
         if let Some(z) = y_zp {
-            check_q8(z.dtype, 7)?;
+            check_act(z.dtype, 7)?;
         }
         let shape = broadcast_shapes(&a.shape, &b.shape)
             .map_err(|_| broadcast_error(&a.shape, &b.shape))?;
         Ok(vec![Fact::new(output_dtype(y_zp, a.dtype), shape)])
     }
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
-        let a = required(inputs, 0)?;
-        check_q8(a.dtype(), 0)?;
+        let (a, b) = (required(inputs, 0)?, required(inputs, 3)?);
         let y_dtype = optional(inputs, 7).map_or(a.dtype(), Tensor::dtype);
-        let y = dispatch_q8_pair!(a.dtype(), y_dtype, T, U => self.run::<T, U>(inputs)?,
-            _ => return Err(bad_q8(7, y_dtype)));
+        if is_q8(a.dtype(), b.dtype(), y_dtype) {
+            let y = dispatch_q8_pair!(a.dtype(), y_dtype, T, U => self.run::<T, U>(inputs)?,
+                _ => return Err(bad_q8(7, y_dtype)));
+            return Ok(vec![y]);
+        }
+        let bad = |index: usize, actual: DType| OpError::InputDType {
+            index,
+            expected: ACT.into(),
+            actual,
+        };
+        let y = dispatch_act!(a.dtype(), A => {
+            dispatch_act_pair!(b.dtype(), y_dtype, B, U => self.run_wide::<A, B, U>(inputs)?,
+                _ => return Err(if check_act(b.dtype(), 3).is_err() {
+                    bad(3, b.dtype())
+                } else {
+                    bad(7, y_dtype)
+                }))
+        }, _ => return Err(bad(0, a.dtype())));
         Ok(vec![y])
     }
     fn cost(&self, _inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
@@ -190,17 +286,55 @@ mod tests {
     }
 
     #[test]
-    fn mixed_input_types_are_refused() {
+    fn sixteen_bit_and_mixed_types_add_with_broadcasting() {
         let op = build("MwQAdd", &Attrs::new(), 13, 8);
         let inputs = [
-            t(&[1], vec![0u8]),
+            t(&[2, 2], vec![1000i16, -2000, 30000, 0]),
+            s(0.01),
+            z(0i16),
+            t(&[2], vec![100i8, -100]),
+            s(0.1),
+            z(0i8),
+            s(0.01),
+            z(-5i16),
+        ];
+        let y = run(op.as_ref(), &inputs.map(Some)).unwrap();
+        // reals [10, −20, 300, 0] + [10, −10] = [20, −30, 310, −10] → /0.01 − 5, saturated.
+        assert_eq!(y.as_slice::<i16>().unwrap(), &[1995, -3005, 30995, -1005]);
+        round_trips(op.as_ref(), 13, 8);
+        // u8 + i8 (no longer one 8-bit type) into u8 with a clamp.
+        let a = Clamp {
+            qmin: Some(10),
+            qmax: None,
+        }
+        .write(Attrs::new());
+        let op = build("MwQAdd", &a, 13, 8);
+        let inputs = [
+            t(&[3], vec![0u8, 10, 20]),
             s(1.0),
-            z(0u8),
-            t(&[1], vec![0i8]),
+            z(10u8),
+            t(&[1], vec![3i8]),
             s(1.0),
             z(0i8),
             s(1.0),
-            z(0u8),
+            z(10u8),
+        ];
+        let y = run(op.as_ref(), &inputs.map(Some)).unwrap();
+        assert_eq!(y.as_slice::<u8>().unwrap(), &[10, 13, 23]);
+    }
+
+    #[test]
+    fn non_integer_inputs_are_refused() {
+        let op = build("MwQAdd", &Attrs::new(), 13, 8);
+        let inputs = [
+            t(&[1], vec![0i16]),
+            s(1.0),
+            z(0i16),
+            t(&[1], vec![0i32]),
+            s(1.0),
+            z(0i32),
+            s(1.0),
+            z(0i16),
         ];
         assert!(matches!(
             run(op.as_ref(), &inputs.map(Some)),

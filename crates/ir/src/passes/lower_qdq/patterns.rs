@@ -7,9 +7,9 @@
 //! | `MatMul(DQ(a), DQ(W))` [`→ Add(·, DQ(b))`]           | QLinearMatMul / MwQGemm            |
 //! | `Gemm(DQ(a), DQ(W), [DQ(b)])` (α = β = 1, no transA) | QLinearMatMul / MwQGemm            |
 //! | `AveragePool / GlobalAveragePool(DQ(x))`             | MwQAvgPool / MwQGlobalAvgPool      |
-//! | `Add(DQ(a), DQ(b))`                                  | MwQAdd                             |
+//! | `Add(DQ(a), DQ(b))` (any mix of i8/u8/i16)           | MwQAdd                             |
 //! | `Softmax(DQ(x))` (no activation)                     | MwQSoftmax                         |
-//! | `Concat(DQ(x1), DQ(x2), …)`                          | Concat on 8-bit (+ MwQRequantize)  |
+//! | `Concat(DQ(x1), DQ(x2), …)`                          | Concat (+ MwQRequantize per input) |
 //! | `MaxPool / Reshape / Flatten / Transpose / Squeeze / Unsqueeze / Identity / Slice(DQ(x))` | the same op on 8-bit (+ MwQRequantize when parameters differ) |
 //! | `DQ(x)` (a re-quantization)                          | MwQRequantize                      |
 //!
@@ -21,10 +21,13 @@
 //! values must have no other reader. A fused activation becomes the `qmin`/`qmax` clamp unless the
 //! output type's range implies it.
 //!
-//! 16-bit activations (A16) lower in Conv, MatMul, Gemm, the average pools, Softmax (16-bit input
-//! or output, any mix with 8 bits) and the data-movement ops with unchanged parameters; Add,
-//! Concat and re-quantizations of 16-bit values have no integer op and stay in float, with that
-//! reason.
+//! 16-bit activations (A16) lower everywhere 8-bit ones do. Add, Concat, re-quantizations and
+//! the data-movement ops take any mix of `i8`, `u8` and `i16` inputs and output: MwQAdd rescales
+//! each input itself (`mw_kernels::int16::add` whenever a 16-bit tensor or two input types are
+//! involved); Concat re-quantizes each input whose type or parameters differ from the output's
+//! (MwQRequantize, any of the three types to any) and concatenates values of one type. What the
+//! matcher does not accept as an activation (another dtype, per-channel activation parameters)
+//! stays in float with the reason.
 mod grouped;
 
 use super::build::Builder;
@@ -142,16 +145,6 @@ fn pick<'s>(plain: bool, onnx: &'s str, fused: &'s str) -> &'s str {
 impl<'p, 'a> Pattern<'p, 'a> {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    /// Refuses a 16-bit tensor for `what`, which has only an 8-bit integer op.
-    fn only_8_bit(&self, t: &QTensor, what: &str) -> Result<(), Why> {
-        if t.dtype == DType::I16 {
-            return Err(format!(
-                "{what} of 16-bit values has no integer op (8-bit only)"
-            ));
-        }
-        Ok(())
     }
 
     /// `[value, scale, zero point]` of a quantized tensor (a zero created when absent).
@@ -290,12 +283,6 @@ impl<'p, 'a> Pattern<'p, 'a> {
         }
         let qa = self.m.dequantized(i0)?;
         let qb = self.m.dequantized(i1)?;
-        self.only_8_bit(&qa, "Add")?;
-        self.only_8_bit(&qb, "Add")?;
-        self.only_8_bit(self.out, "Add")?;
-        if qa.dtype != qb.dtype {
-            return Err(format!("its inputs are {} and {}", qa.dtype, qb.dtype));
-        }
         let mut inputs: Vec<Option<ValueId>> =
             self.triple(b, &qa, &format!("{}_a", self.name())).to_vec();
         inputs.extend(self.triple(b, &qb, &format!("{}_b", self.name())));
@@ -365,8 +352,6 @@ impl<'p, 'a> Pattern<'p, 'a> {
         dst: ValueId,
         tag: &str,
     ) -> Result<(), Why> {
-        self.only_8_bit(x, "a re-quantization")?;
-        self.only_8_bit(self.out, "a re-quantization")?;
         let mut inputs: Vec<Option<ValueId>> = self.triple(b, x, tag).to_vec();
         inputs.extend(self.out_pair(b));
         let name = format!("{}{tag}", self.name());
