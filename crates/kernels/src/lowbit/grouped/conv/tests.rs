@@ -28,8 +28,9 @@ fn check<A: ActElem + TryFrom<i32>, U: OutElem>(
     let d = p.dims().map_err(|e| format!("{ctx}: {e}"))?;
     let mut rng = Rng::new(seed);
     let (w, _) = rng.weights(format, p.out_channels, d.k);
-    let groups = p.in_channels.div_ceil(block).max(1);
-    let gs = block.min(p.in_channels.max(1)) * p.kernel[0] * p.kernel[1];
+    let taps = p.kernel[0] * p.kernel[1];
+    let groups = p.in_channels.div_ceil(block) * taps;
+    let gs = block.min(p.in_channels) * taps;
     let r = Params::random::<U>(&mut rng, p.out_channels, groups);
     let layer = GroupedConv::new::<A>(
         *p,
@@ -124,12 +125,12 @@ proptest! {
     }
 }
 
-/// A 1×1 convolution is the grouped GEMM on each image, bit for bit.
+/// A 1×1 convolution whose blocks divide the channels is the grouped GEMM on each image.
 #[test]
 fn pointwise_equals_the_grouped_gemm() {
     let p = Conv2dParams {
         batch: 2,
-        in_channels: 7,
+        in_channels: 6,
         in_hw: [3, 5],
         out_channels: 6,
         kernel: [1, 1],
@@ -139,11 +140,11 @@ fn pointwise_equals_the_grouped_gemm() {
         groups: 1,
     };
     let mut rng = Rng::new(9);
-    let (w, _) = rng.weights(LowBitFormat::Int4, 6, 7);
-    let r = Params::random::<u8>(&mut rng, 6, 3);
+    let (w, _) = rng.weights(LowBitFormat::Int4, 6, 6);
+    let r = Params::random::<u8>(&mut rng, 6, 2);
     let layer =
         GroupedConv::new::<u8>(p, w, 3, r.bias.as_deref(), r.scales::<u8>(3), 0, (0, 255)).unwrap();
-    let x = rng.acts::<u8>(2 * 7 * 15);
+    let x = rng.acts::<u8>(2 * 6 * 15);
     let mut got = vec![0u8; 2 * 6 * 15];
     let input = QInput {
         data: &x,
@@ -152,7 +153,7 @@ fn pointwise_equals_the_grouped_gemm() {
     layer.run(input, &mut got).unwrap();
     for b in 0..2 {
         let mut want = vec![0u8; 6 * 15];
-        super::super::reference::gemm(layer.gemm(), 15, &x[b * 105..(b + 1) * 105], 4, &mut want)
+        super::super::reference::gemm(layer.gemm(), 15, &x[b * 90..(b + 1) * 90], 4, &mut want)
             .unwrap();
         assert_eq!(&got[b * 90..(b + 1) * 90], &want[..], "image {b}");
     }
@@ -172,35 +173,33 @@ fn bad_parameters_are_refused() {
         groups: 1,
     };
     let w = PackedWeights::pack(LowBitFormat::Int4, 2, 36, &[1; 72]).unwrap();
-    let s = |w: &'static [f32]| GroupedScales {
-        x: 1.0,
-        w,
-        y: 1.0,
-        bias: &[],
+    let ones = vec![1f32; 64];
+    let new = |p: Conv2dParams, block: usize, n: usize| {
+        let s = GroupedScales {
+            x: 1.0,
+            w: &ones[..n],
+            y: 1.0,
+            bias: &[],
+        };
+        GroupedConv::new::<u8>(p, w.clone(), block, None, s, 0, (0, 255))
     };
-    let new = |p: Conv2dParams, block: usize, ws: &'static [f32]| {
-        GroupedConv::new::<u8>(p, w.clone(), block, None, s(ws), 0, (0, 255))
-    };
-    assert_eq!(
-        new(p, 0, &[1.0; 4]).unwrap_err(),
-        GroupedError::ZeroGroupSize
-    );
-    // Two blocks of 2 channels need 2 × 2 scales.
-    assert!(new(p, 2, &[1.0; 2]).is_err());
-    assert!(new(p, 2, &[1.0; 4]).is_ok());
-    // A partial last block (3 + 1 channels) still has two scales per row.
-    assert!(new(p, 3, &[1.0; 4]).is_ok());
-    assert!(new(Conv2dParams { groups: 2, ..p }, 2, &[1.0; 4]).is_err());
+    assert_eq!(new(p, 0, 36).unwrap_err(), GroupedError::ZeroGroupSize);
+    // Two blocks of 2 channels and 9 taps need 2 × 2 × 9 scales.
+    assert!(new(p, 2, 18).is_err());
+    assert!(new(p, 2, 36).is_ok());
+    // A partial last block (3 + 1 channels) still has two scales per row and tap.
+    assert!(new(p, 3, 36).is_ok());
+    assert!(new(Conv2dParams { groups: 2, ..p }, 2, 36).is_err());
     assert!(new(
         Conv2dParams {
             in_channels: 5,
             ..p
         },
         2,
-        &[1.0; 6]
+        54
     )
     .is_err());
-    let l = new(p, 2, &[1.0; 4]).unwrap();
+    let l = new(p, 2, 36).unwrap();
     let mut out = [0u8; 18];
     let x = [0u8; 36];
     let short = QInput {
