@@ -169,7 +169,7 @@ impl QGroupedGemm {
         inputs: &[Option<&Tensor>],
         geo: &Geometry,
     ) -> Result<(DType, Kernel), OpError> {
-        let (m, k) = (geo.m, geo.k);
+        let m = geo.m;
         let w = required(inputs, 3)?;
         if let Some(z) = optional(inputs, 5) {
             if z.to_i64_vec()?.iter().any(|&v| v != 0) {
@@ -185,13 +185,14 @@ impl QGroupedGemm {
             .collect::<Result<_, _>>()?;
         let packed = lowbit::pack(&values, m, values.len() / m.max(1))?;
         let ws = required(inputs, 4)?.as_slice::<f32>()?;
-        let groups = k.div_ceil(self.group_size).max(1);
-        if ws.len() != m * groups {
+        let want = scale_shape(w.shape(), geo, self.group_size);
+        if ws.len() != want.iter().product::<usize>() {
             return Err(OpError::Shape(format!(
-                "{} weight scales for {m} channels × {groups} groups",
+                "{} weight scales for {want:?}",
                 ws.len()
             )));
         }
+        let groups = ws.len() / m.max(1);
         let x = scale_of(required(inputs, 1)?, 1)?;
         let y = scale_of(required(inputs, 6)?, 6)?;
         let bias_scales: Vec<f32> = ws
@@ -278,6 +279,22 @@ impl QGroupedGemm {
     }
 }
 
+/// The weight scales' shape: `[M, G]`, or for a convolution the weights' shape with the input
+/// channels replaced by `G` (one scale per output channel, block and kernel tap).
+fn scale_shape(w: &[usize], geo: &Geometry, group_size: usize) -> Vec<usize> {
+    let groups = geo.k.div_ceil(group_size).max(1);
+    match geo.conv {
+        Some(_) => {
+            let mut s = w.to_vec();
+            if let Some(c) = s.get_mut(1) {
+                *c = groups;
+            }
+            s
+        }
+        None => vec![geo.m, groups],
+    }
+}
+
 /// `[r × c]` row-major to `[c × r]`.
 fn transpose<T: Copy + Default>(v: &[T], r: usize, c: usize) -> Vec<T> {
     let mut out = vec![T::default(); v.len()];
@@ -307,17 +324,18 @@ impl Op for QGroupedGemm {
         let w = required(inputs, 3)?;
         lowbit::check_act(x.dtype, 0)?;
         lowbit::check_weights(w.dtype, 3)?;
-        let Geometry { m, k, out, .. } = self.geometry(&x.shape, &w.shape)?;
+        let geo = self.geometry(&x.shape, &w.shape)?;
+        let m = geo.m;
         check_scalar(required(inputs, 1)?, 1, DType::F32)?;
         if let Some(z) = optional(inputs, 2) {
             check_scalar(z, 2, x.dtype)?;
         }
         let ws = required(inputs, 4)?;
         check_dtype(ws.dtype, 4, DType::F32)?;
-        let groups = k.div_ceil(self.group_size).max(1);
-        if ws.shape != [m, groups] {
+        let want = scale_shape(&w.shape, &geo, self.group_size);
+        if ws.shape != want {
             return Err(OpError::Shape(format!(
-                "weight scales {:?} for [{m}, {groups}] (group size {})",
+                "weight scales {:?} for {want:?} (group size {})",
                 ws.shape, self.group_size
             )));
         }
@@ -335,7 +353,7 @@ impl Op for QGroupedGemm {
                 )));
             }
         }
-        Ok(vec![Fact::new(output_dtype(y_zp, x.dtype), out)])
+        Ok(vec![Fact::new(output_dtype(y_zp, x.dtype), geo.out)])
     }
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = required(inputs, 0)?;

@@ -214,7 +214,7 @@ pub mod reference {
             };
             i64::from(v - x.zero_point)
         };
-        let (taps, blocks) = (kh_n * kw_n, c.div_ceil(bs));
+        let blocks = c.div_ceil(bs);
         for b in 0..p.batch {
             for oc in 0..p.out_channels {
                 // The stage's multipliers of row `oc`, in the GEMM's group order `t·G + g`.
