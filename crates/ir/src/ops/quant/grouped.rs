@@ -62,8 +62,8 @@ pub struct QGroupedGemm {
 /// The prepared kernel.
 #[derive(Debug)]
 enum Kernel {
-    Gemm(GroupedGemm),
-    Conv(GroupedConv),
+    Gemm(Box<GroupedGemm>),
+    Conv(Box<GroupedConv>),
 }
 
 impl Kernel {
@@ -221,12 +221,12 @@ impl QGroupedGemm {
             |e: mw_kernels::lowbit::grouped::GroupedError| OpError::Unsupported(e.to_string());
         let gs = self.group_size;
         let kernel = match geo.conv {
-            Some(p) => Kernel::Conv(
+            Some(p) => Kernel::Conv(Box::new(
                 GroupedConv::new::<A>(p, packed, gs, bias, scales, zp, (lo, hi)).map_err(err)?,
-            ),
-            None => Kernel::Gemm(
+            )),
+            None => Kernel::Gemm(Box::new(
                 GroupedGemm::new::<A>(packed, gs, bias, scales, zp, (lo, hi)).map_err(err)?,
-            ),
+            )),
         };
         Ok((A::DTYPE, kernel))
     }
