@@ -43,7 +43,7 @@ fn validate<A: ActElem, U: OutElem>(
 }
 
 /// Checks that `w` has one row per output channel and one column per reduction element.
-fn check_weights(p: &Conv2dParams, w: &PackedWeights) -> Result<ConvDims, LowBitError> {
+pub(super) fn check_weights(p: &Conv2dParams, w: &PackedWeights) -> Result<ConvDims, LowBitError> {
     let d = p.dims()?;
     if w.rows() != p.out_channels || w.cols() != d.k {
         return Err(Int8Error::Shape(format!(
@@ -132,7 +132,7 @@ impl LowBitConvPlan {
                     for (t, row) in rows.chunks_exact_mut(n).enumerate() {
                         let kk = j * rows_per_group + t;
                         if kk < d.k {
-                            im2col_row(p, &d, xg, zx, kk, row);
+                            im2col_row(p, &d, xg, zx as i16, kk, row, A::stored);
                         } else {
                             row.fill(0);
                         }
@@ -169,15 +169,17 @@ pub fn conv2d<A: ActElem, U: OutElem>(
     LowBitConvPlan::new(*p, w.clone())?.run(x, bias, stage, out)
 }
 
-/// Row `kk = (ci·KH + kh)·KW + kw` of the im2col matrix in stored values; taps in the padding
-/// read `pad` (the stored zero point).
-fn im2col_row<A: ActElem>(
+/// Row `kk = (ci·KH + kh)·KW + kw` of the im2col matrix (channel-major: the rows of input
+/// channel `ci` are the contiguous run `ci·KH·KW ..`), each tap mapped by `value`; taps in the
+/// padding read `pad` (the zero point, mapped the same way).
+pub(super) fn im2col_row<A: ActElem, T: Copy>(
     p: &Conv2dParams,
     d: &ConvDims,
     xg: &[A],
-    pad: i32,
+    pad: T,
     kk: usize,
-    row: &mut [i16],
+    row: &mut [T],
+    value: impl Fn(A) -> T,
 ) {
     let [h, w] = p.in_hw;
     let [oh_n, ow_n] = d.out_hw;
@@ -186,7 +188,7 @@ fn im2col_row<A: ActElem>(
     let plane = &xg[ci * h * w..(ci + 1) * h * w];
     if kh_n == 1 && kw_n == 1 && p.stride == [1, 1] && p.pads == [0; 4] {
         for (d, &v) in row.iter_mut().zip(plane) {
-            *d = v.stored();
+            *d = value(v);
         }
         return;
     }
@@ -194,14 +196,14 @@ fn im2col_row<A: ActElem>(
     let off_w = (kw * p.dilation[1]) as isize - p.pads[1] as isize;
     let rows = crate::int8::tap_range(off_h, p.stride[0], h, oh_n);
     let cols = crate::int8::tap_range(off_w, p.stride[1], w, ow_n);
-    row.fill(pad as i16);
+    row.fill(pad);
     for oh in rows {
         let ih = ((oh * p.stride[0]) as isize + off_h) as usize;
         let src = &plane[ih * w..(ih + 1) * w];
         let dst = &mut row[oh * ow_n..(oh + 1) * ow_n];
         for ow in cols.clone() {
             let iw = ((ow * p.stride[1]) as isize + off_w) as usize;
-            dst[ow] = src[iw].stored();
+            dst[ow] = value(src[iw]);
         }
     }
 }

@@ -38,6 +38,10 @@
 //! packed once and every `MR`-row panel runs the low-bit microkernel ([`super::gemm`]), whose raw
 //! `i32` sums (minus `zx · Σ w` of the row's group) are scaled and added into an `i64` row.
 //! [`reference::gemm`] is the scalar twin (`i128`, decoded weights, explicit tie rule).
+//!
+//! A group-wise convolution ([`conv`]) is this GEMM behind the low-bit im2col.
+pub mod conv;
+
 use super::gemm::{pack_acts, WeightPanel, MR};
 use super::{check_act_zero_point, ActElem, LowBitError, OutElem, PackedWeights};
 use crate::int8::gemm::Isa;
@@ -409,7 +413,7 @@ pub mod reference {
     use super::*;
 
     /// `v / 2^e` rounded to nearest, ties away from zero.
-    fn round_div(v: i128, e: u32) -> i128 {
+    pub(crate) fn round_div(v: i128, e: u32) -> i128 {
         if e == 0 {
             return v;
         }

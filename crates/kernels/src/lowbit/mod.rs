@@ -102,6 +102,8 @@ pub trait ActElem: Copy + Default + Debug + PartialEq + Send + Sync + 'static {
     const OFFSET: i32;
     /// Widens to `i32`.
     fn to_i32(self) -> i32;
+    /// Narrows a value known to lie in `MIN..=MAX` (a checked zero point).
+    fn from_checked(v: i32) -> Self;
     /// The value the fast kernels store: `self + OFFSET`.
     #[inline(always)]
     fn stored(self) -> i16 {
@@ -118,6 +120,10 @@ impl ActElem for i8 {
     fn to_i32(self) -> i32 {
         self.into()
     }
+    #[inline(always)]
+    fn from_checked(v: i32) -> Self {
+        v as i8
+    }
 }
 
 impl ActElem for u8 {
@@ -129,6 +135,10 @@ impl ActElem for u8 {
     fn to_i32(self) -> i32 {
         self.into()
     }
+    #[inline(always)]
+    fn from_checked(v: i32) -> Self {
+        v as u8
+    }
 }
 
 impl ActElem for i16 {
@@ -139,6 +149,10 @@ impl ActElem for i16 {
     #[inline(always)]
     fn to_i32(self) -> i32 {
         self.into()
+    }
+    #[inline(always)]
+    fn from_checked(v: i32) -> Self {
+        v as i16
     }
 }
 

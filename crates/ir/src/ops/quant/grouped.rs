@@ -1,35 +1,88 @@
-//! MwQGroupedGemm: a matrix product or pointwise convolution whose weights have one scale per
-//! (output channel, group of `group_size` consecutive input channels), integer-only through
+//! MwQGroupedGemm: a matrix product or convolution whose weights have one scale per (output
+//! channel, group of `group_size` consecutive input channels), integer-only through
 //! `mw_kernels::lowbit::grouped` (each group's `i32` sum scaled by its own fixed-point
-//! multiplier, summed in `i64`, rounded once; contract and error bound in that module).
+//! multiplier, summed in `i64`, rounded once; contract and error bound in that module; a
+//! convolution is the same GEMM behind an im2col, `mw_kernels::lowbit::grouped::conv`).
 //!
 //! Inputs, in QLinear order: `x` (i8/u8/i16), `x_scale`, `x_zero_point`, `w` (constant
-//! INT4/int8 `[M, K]`, zero point 0: row = output channel), `w_scale` (`[M, G]` f32,
-//! `G = ⌈K / group_size⌉`), `w_zero_point` (all zero, optional), `y_scale`, `y_zero_point` (its
-//! type is the output's: i8/u8/i16), `bias` (optional int32 `[M]` of scale
+//! INT4/int8, zero point 0, first axis = output channel: `[M, K]`, or `[M, C, KH, KW]` /
+//! `[M, C, L]` for layout 2), `w_scale` (`[M, G]` f32, `G = ⌈K / group_size⌉`, `K` = the input
+//! channels; the last group may be partial), `w_zero_point` (all zero, optional), `y_scale`,
+//! `y_zero_point` (its type is the output's: i8/u8/i16), `bias` (optional int32 `[M]` of scale
 //! `x_scale · max_g w_scale[o][g]`, the per-channel scale of the QDQ export).
 //!
-//! Attributes: `group_size`; `layout` = 0 for a matrix product (`x [.., K] → y [.., M]`) or 1 for a
-//! pointwise convolution (`x [B, K, H, W] → y [B, M, H, W]`, stride 1, no padding, one group);
-//! `qmin` / `qmax` clamp the stored output.
+//! Attributes: `group_size`; `layout` = 0 for a matrix product (`x [.., K] → y [.., M]`), 1 for a
+//! pointwise convolution (`x [B, K, H, W] → y [B, M, H, W]`, stride 1, no padding, one group) or
+//! 2 for a convolution of one group with Conv's window attributes (`kernel_shape`, `strides`,
+//! `dilations`, `pads`, `auto_pad`; NCHW or NCL); `qmin` / `qmax` clamp the stored output.
 use super::common::{
     check_dtype, check_scalar, constant_params, scale_of, zero_point_of, Cache, Clamp,
 };
 use super::lowbit::{self, dispatch_act_pair};
-use super::qlinear_conv::output_dtype;
+use super::qlinear_conv::{conv_geometry, output_dtype, shape_key};
 use crate::op::{optional, required};
+use crate::ops::nn::Window;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
+use mw_kernels::int8::conv::Conv2dParams;
+use mw_kernels::int8::QInput;
+use mw_kernels::lowbit::grouped::conv::GroupedConv;
 use mw_kernels::lowbit::grouped::{GroupedGemm, GroupedScales};
 use mw_kernels::lowbit::{ActElem, OutElem};
 use mw_tensor::{DType, Element, Tensor};
 
+/// What the weights multiply.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layout {
+    /// `x [.., K] → y [.., M]` (layout 0).
+    MatMul,
+    /// `x [B, K, H, W] → y [B, M, H, W]` (layout 1).
+    Pointwise,
+    /// A one-group convolution with this window (layout 2).
+    Conv(Window),
+}
+
+impl Layout {
+    fn code(&self) -> i64 {
+        match self {
+            Layout::MatMul => 0,
+            Layout::Pointwise => 1,
+            Layout::Conv(_) => 2,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct QGroupedGemm {
     pub group_size: usize,
-    /// Pointwise convolution (NCHW) rather than a matrix product.
-    pub conv: bool,
+    pub layout: Layout,
     pub clamp: Clamp,
-    cache: Cache<(DType, GroupedGemm)>,
+    cache: Cache<(DType, Kernel)>,
+}
+
+/// The prepared kernel.
+#[derive(Debug)]
+enum Kernel {
+    Gemm(Box<GroupedGemm>),
+    Conv(Box<GroupedConv>),
+}
+
+impl Kernel {
+    fn gemm(&self) -> &GroupedGemm {
+        match self {
+            Kernel::Gemm(g) => g,
+            Kernel::Conv(c) => c.gemm(),
+        }
+    }
+}
+
+/// The geometry of one evaluation.
+struct Geometry {
+    m: usize,
+    /// Input channels (the grouped axis).
+    k: usize,
+    out: Vec<usize>,
+    /// The convolution, for layout 2.
+    conv: Option<Conv2dParams>,
 }
 
 pub fn build_mw_qgrouped_gemm(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
@@ -44,40 +97,50 @@ pub fn build_mw_qgrouped_gemm(attrs: &Attrs, _ctx: &BuildCtx) -> Result<Box<dyn 
         .ok()
         .filter(|&g| g > 0)
         .ok_or_else(|| bad("group_size", format!("{gs} is not positive")))?;
-    let conv = match attrs.int("layout")?.unwrap_or(0) {
-        0 => false,
-        1 => true,
+    let layout = match attrs.int("layout")?.unwrap_or(0) {
+        0 => Layout::MatMul,
+        1 => Layout::Pointwise,
+        2 => Layout::Conv(Window::from_attrs(attrs)?),
         v => {
             return Err(bad(
                 "layout",
-                format!("{v} is neither 0 (matmul) nor 1 (conv)"),
+                format!("{v} is none of 0 (matmul), 1 (pointwise conv), 2 (conv)"),
             ))
         }
     };
     Ok(Box::new(QGroupedGemm::new(
         group_size,
-        conv,
+        layout,
         Clamp::from_attrs(attrs)?,
     )))
 }
 
 impl QGroupedGemm {
-    pub fn new(group_size: usize, conv: bool, clamp: Clamp) -> QGroupedGemm {
+    pub fn new(group_size: usize, layout: Layout, clamp: Clamp) -> QGroupedGemm {
         QGroupedGemm {
             group_size,
-            conv,
+            layout,
             clamp,
             cache: Cache::default(),
         }
     }
 
-    /// `(M, K, output shape)` for input shape `x` and weight shape `w`.
-    fn geometry(&self, x: &[usize], w: &[usize]) -> Result<(usize, usize, Vec<usize>), OpError> {
+    /// The geometry for input shape `x` and weight shape `w`.
+    fn geometry(&self, x: &[usize], w: &[usize]) -> Result<Geometry, OpError> {
+        if let Layout::Conv(window) = &self.layout {
+            let (p, out) = conv_geometry(window, 1, x, w)?;
+            return Ok(Geometry {
+                m: p.out_channels,
+                k: p.in_channels,
+                out,
+                conv: Some(p),
+            });
+        }
         let &[m, k] = w else {
             return Err(OpError::Shape(format!("weights {w:?} are not [M, K]")));
         };
         let mut out = x.to_vec();
-        let axis = if self.conv {
+        let axis = if self.layout == Layout::Pointwise {
             if x.len() != 4 {
                 return Err(OpError::Shape(format!("input {x:?} is not NCHW")));
             }
@@ -93,15 +156,20 @@ impl QGroupedGemm {
             )));
         }
         out[axis] = m;
-        Ok((m, k, out))
+        Ok(Geometry {
+            m,
+            k,
+            out,
+            conv: None,
+        })
     }
 
     fn prepare<A: ActElem + Element, U: OutElem + Element>(
         &self,
         inputs: &[Option<&Tensor>],
-        m: usize,
-        k: usize,
-    ) -> Result<(DType, GroupedGemm), OpError> {
+        geo: &Geometry,
+    ) -> Result<(DType, Kernel), OpError> {
+        let m = geo.m;
         let w = required(inputs, 3)?;
         if let Some(z) = optional(inputs, 5) {
             if z.to_i64_vec()?.iter().any(|&v| v != 0) {
@@ -115,15 +183,16 @@ impl QGroupedGemm {
             .into_iter()
             .map(|v| i8::try_from(v).map_err(|_| OpError::Unsupported(format!("weight {v}"))))
             .collect::<Result<_, _>>()?;
-        let packed = lowbit::pack(&values, m, k)?;
+        let packed = lowbit::pack(&values, m, values.len() / m.max(1))?;
         let ws = required(inputs, 4)?.as_slice::<f32>()?;
-        let groups = k.div_ceil(self.group_size).max(1);
-        if ws.len() != m * groups {
+        let want = scale_shape(w.shape(), geo, self.group_size);
+        if ws.len() != want.iter().product::<usize>() {
             return Err(OpError::Shape(format!(
-                "{} weight scales for {m} channels × {groups} groups",
+                "{} weight scales for {want:?}",
                 ws.len()
             )));
         }
+        let groups = ws.len() / m.max(1);
         let x = scale_of(required(inputs, 1)?, 1)?;
         let y = scale_of(required(inputs, 6)?, 6)?;
         let bias_scales: Vec<f32> = ws
@@ -148,9 +217,18 @@ impl QGroupedGemm {
             y,
             bias: &bias_scales,
         };
-        let layer = GroupedGemm::new::<A>(packed, self.group_size, bias, scales, zp, (lo, hi))
-            .map_err(|e| OpError::Unsupported(e.to_string()))?;
-        Ok((A::DTYPE, layer))
+        let err =
+            |e: mw_kernels::lowbit::grouped::GroupedError| OpError::Unsupported(e.to_string());
+        let gs = self.group_size;
+        let kernel = match geo.conv {
+            Some(p) => Kernel::Conv(Box::new(
+                GroupedConv::new::<A>(p, packed, gs, bias, scales, zp, (lo, hi)).map_err(err)?,
+            )),
+            None => Kernel::Gemm(Box::new(
+                GroupedGemm::new::<A>(packed, gs, bias, scales, zp, (lo, hi)).map_err(err)?,
+            )),
+        };
+        Ok((A::DTYPE, kernel))
     }
 
     fn run<A: ActElem + Element, U: OutElem + Element>(
@@ -159,11 +237,16 @@ impl QGroupedGemm {
     ) -> Result<Tensor, OpError> {
         let x = required(inputs, 0)?;
         let w = required(inputs, 3)?;
-        let (m, k, out_shape) = self.geometry(x.shape(), w.shape())?;
-        let key: Vec<Option<&Tensor>> = (1..9).map(|i| optional(inputs, i)).collect();
+        let geo = self.geometry(x.shape(), w.shape())?;
+        let (m, k) = (geo.m, geo.k);
+        let shape = shape_key(x.shape());
+        let mut key: Vec<Option<&Tensor>> = (1..9).map(|i| optional(inputs, i)).collect();
+        if geo.conv.is_some() {
+            key.push(Some(&shape));
+        }
         let p = self
             .cache
-            .get(&key, || self.prepare::<A, U>(inputs, m, k))?;
+            .get(&key, || self.prepare::<A, U>(inputs, &geo))?;
         if p.0 != A::DTYPE {
             return Err(OpError::Unsupported(
                 "input type changed between runs".into(),
@@ -171,22 +254,44 @@ impl QGroupedGemm {
         }
         let zx = zero_point_of(optional(inputs, 2), 2, A::DTYPE)?;
         let xv = x.as_slice::<A>()?;
-        let mut y = Tensor::zeros(U::DTYPE, out_shape)?;
+        let mut y = Tensor::zeros(U::DTYPE, geo.out)?;
         let out = y.as_slice_mut::<U>()?;
         let err = lowbit::lowbit_error;
-        if self.conv {
+        if let Kernel::Conv(c) = &p.1 {
+            let input = QInput {
+                data: xv,
+                zero_point: zx,
+            };
+            c.run(input, out).map_err(err)?;
+        } else if self.layout == Layout::Pointwise {
             let plane = x.shape()[2] * x.shape()[3];
             for (xb, ob) in xv.chunks(k * plane).zip(out.chunks_mut(m * plane)) {
-                p.1.run(plane, xb, zx, ob).map_err(err)?;
+                p.1.gemm().run(plane, xb, zx, ob).map_err(err)?;
             }
         } else {
             let rows = xv.len() / k.max(1);
             let xt = transpose(xv, rows, k);
             let mut yt = vec![U::default(); m * rows];
-            p.1.run(rows, &xt, zx, &mut yt).map_err(err)?;
+            p.1.gemm().run(rows, &xt, zx, &mut yt).map_err(err)?;
             out.copy_from_slice(&transpose(&yt, m, rows));
         }
         Ok(y)
+    }
+}
+
+/// The weight scales' shape: `[M, G]`, or for a convolution the weights' shape with the input
+/// channels replaced by `G` (one scale per output channel, block and kernel tap).
+fn scale_shape(w: &[usize], geo: &Geometry, group_size: usize) -> Vec<usize> {
+    let groups = geo.k.div_ceil(group_size).max(1);
+    match geo.conv {
+        Some(_) => {
+            let mut s = w.to_vec();
+            if let Some(c) = s.get_mut(1) {
+                *c = groups;
+            }
+            s
+        }
+        None => vec![geo.m, groups],
     }
 }
 
@@ -206,9 +311,12 @@ impl Op for QGroupedGemm {
         "MwQGroupedGemm"
     }
     fn attrs(&self) -> Attrs {
-        let a = Attrs::new()
+        let mut a = Attrs::new()
             .with("group_size", Attr::Int(self.group_size as i64))
-            .with("layout", Attr::Int(i64::from(self.conv)));
+            .with("layout", Attr::Int(self.layout.code()));
+        if let Layout::Conv(window) = &self.layout {
+            a = window.to_attrs(a);
+        }
         self.clamp.write(a)
     }
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
@@ -216,17 +324,18 @@ impl Op for QGroupedGemm {
         let w = required(inputs, 3)?;
         lowbit::check_act(x.dtype, 0)?;
         lowbit::check_weights(w.dtype, 3)?;
-        let (m, k, out) = self.geometry(&x.shape, &w.shape)?;
+        let geo = self.geometry(&x.shape, &w.shape)?;
+        let m = geo.m;
         check_scalar(required(inputs, 1)?, 1, DType::F32)?;
         if let Some(z) = optional(inputs, 2) {
             check_scalar(z, 2, x.dtype)?;
         }
         let ws = required(inputs, 4)?;
         check_dtype(ws.dtype, 4, DType::F32)?;
-        let groups = k.div_ceil(self.group_size).max(1);
-        if ws.shape != [m, groups] {
+        let want = scale_shape(&w.shape, &geo, self.group_size);
+        if ws.shape != want {
             return Err(OpError::Shape(format!(
-                "weight scales {:?} for [{m}, {groups}] (group size {})",
+                "weight scales {:?} for {want:?} (group size {})",
                 ws.shape, self.group_size
             )));
         }
@@ -244,7 +353,7 @@ impl Op for QGroupedGemm {
                 )));
             }
         }
-        Ok(vec![Fact::new(output_dtype(y_zp, x.dtype), out)])
+        Ok(vec![Fact::new(output_dtype(y_zp, x.dtype), geo.out)])
     }
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = required(inputs, 0)?;
@@ -256,8 +365,9 @@ impl Op for QGroupedGemm {
     }
     fn cost(&self, inputs: &[Option<&Fact>], outputs: &[Fact]) -> Cost {
         let (params, weight_bytes) = constant_params(inputs, &[3, 4, 8]);
+        // The reduction per output: every weight of one output channel.
         let k = required(inputs, 3)
-            .map(|w| w.shape.get(1).copied().unwrap_or(0))
+            .map(|w| w.shape.iter().skip(1).product::<usize>())
             .unwrap_or(0);
         Cost {
             macs: (outputs[0].numel() * k) as u64,
@@ -280,7 +390,7 @@ mod tests {
     /// Against the real-valued formula on a small matmul: within one output step.
     #[test]
     fn matmul_matches_the_dequantized_product() {
-        let op = QGroupedGemm::new(2, false, Clamp::default());
+        let op = QGroupedGemm::new(2, Layout::MatMul, Clamp::default());
         let x = Tensor::from_vec(vec![2, 3], vec![10u8, 20, 30, 40, 50, 60]).unwrap();
         let w = Tensor::from_vec(vec![2, 3], vec![1i8, -2, 3, 7, 0, -7])
             .unwrap()
@@ -328,7 +438,7 @@ mod tests {
 
     #[test]
     fn bad_shapes_are_refused() {
-        let op = QGroupedGemm::new(32, true, Clamp::default());
+        let op = QGroupedGemm::new(32, Layout::Pointwise, Clamp::default());
         let x = Fact::new(DType::U8, vec![1, 64, 5, 5]);
         let w = Fact::new(DType::I4, vec![8, 64]);
         let s = Fact::new(DType::F32, vec![]);

@@ -29,7 +29,7 @@ mod softmax;
 pub use add::QAdd;
 pub use avg_pool::QAvgPool;
 pub use common::Clamp;
-pub use grouped::QGroupedGemm;
+pub use grouped::{Layout as GroupedLayout, QGroupedGemm};
 pub use qlinear_conv::QLinearConv;
 pub use qlinear_matmul::QLinearMatMul;
 pub use requantize::QRequantize;

@@ -107,48 +107,7 @@ impl QLinearConv {
         x: &[usize],
         w: &[usize],
     ) -> Result<(Conv2dParams, Vec<usize>), OpError> {
-        if !(3..=4).contains(&x.len()) || w.len() != x.len() {
-            return Err(OpError::Shape(format!(
-                "QLinearConv needs X of rank 3 or 4 and W of the same rank, got {x:?} and {w:?}"
-            )));
-        }
-        let group = self.group as usize;
-        let (c, m) = (x[1], w[0]);
-        if w[1].checked_mul(group) != Some(c) || !m.is_multiple_of(group) {
-            return Err(OpError::Shape(format!(
-                "X {x:?} and W {w:?} disagree with group {group}"
-            )));
-        }
-        let rank = x.len() - 2;
-        let kernel = self.window.kernel(rank, Some(&w[2..]))?;
-        let r = self.window.resolve(&x[2..], kernel)?;
-        let two = |v: &[usize], pad: usize| -> [usize; 2] {
-            if rank == 1 {
-                [pad, v[0]]
-            } else {
-                [v[0], v[1]]
-            }
-        };
-        let [pt, pl] = two(&r.pads_begin, 0);
-        let [pb, pr] = two(&r.pads_end, 0);
-        let p = Conv2dParams {
-            batch: x[0],
-            in_channels: c,
-            in_hw: two(&x[2..], 1),
-            out_channels: m,
-            kernel: two(&r.kernel, 1),
-            stride: two(&r.strides, 1),
-            dilation: two(&r.dilations, 1),
-            pads: [pt, pl, pb, pr],
-            groups: group,
-        };
-        let d = p.dims().map_err(int8_error)?;
-        let out = if rank == 1 {
-            vec![x[0], m, d.out_hw[1]]
-        } else {
-            vec![x[0], m, d.out_hw[0], d.out_hw[1]]
-        };
-        Ok((p, out))
+        conv_geometry(&self.window, self.group as usize, x, w)
     }
 
     fn prepare<U: QuantElem + Element>(
@@ -263,6 +222,57 @@ impl QLinearConv {
         .map_err(lowbit::lowbit_error)?;
         Ok(y)
     }
+}
+
+/// The kernel geometry of a convolution with `window` and `group` for `x` and `w` shapes (rank 3
+/// or 4), and the output shape.
+pub(crate) fn conv_geometry(
+    window: &Window,
+    group: usize,
+    x: &[usize],
+    w: &[usize],
+) -> Result<(Conv2dParams, Vec<usize>), OpError> {
+    if !(3..=4).contains(&x.len()) || w.len() != x.len() {
+        return Err(OpError::Shape(format!(
+            "a convolution needs X of rank 3 or 4 and W of the same rank, got {x:?} and {w:?}"
+        )));
+    }
+    let (c, m) = (x[1], w[0]);
+    if w[1].checked_mul(group) != Some(c) || !m.is_multiple_of(group) {
+        return Err(OpError::Shape(format!(
+            "X {x:?} and W {w:?} disagree with group {group}"
+        )));
+    }
+    let rank = x.len() - 2;
+    let kernel = window.kernel(rank, Some(&w[2..]))?;
+    let r = window.resolve(&x[2..], kernel)?;
+    let two = |v: &[usize], pad: usize| -> [usize; 2] {
+        if rank == 1 {
+            [pad, v[0]]
+        } else {
+            [v[0], v[1]]
+        }
+    };
+    let [pt, pl] = two(&r.pads_begin, 0);
+    let [pb, pr] = two(&r.pads_end, 0);
+    let p = Conv2dParams {
+        batch: x[0],
+        in_channels: c,
+        in_hw: two(&x[2..], 1),
+        out_channels: m,
+        kernel: two(&r.kernel, 1),
+        stride: two(&r.strides, 1),
+        dilation: two(&r.dilations, 1),
+        pads: [pt, pl, pb, pr],
+        groups: group,
+    };
+    let d = p.dims().map_err(int8_error)?;
+    let out = if rank == 1 {
+        vec![x[0], m, d.out_hw[1]]
+    } else {
+        vec![x[0], m, d.out_hw[0], d.out_hw[1]]
+    };
+    Ok((p, out))
 }
 
 /// The optional int32 bias (input 8), copied for a prepared plan.

@@ -207,7 +207,7 @@ impl<'a> Matcher<'a> {
             if *bs > 0 {
                 return Err(format!(
                     "weights `{}` are quantized group-wise (block_size {bs}): only MatMul, \
-                     Gemm and pointwise Conv lower them (to MwQGroupedGemm)",
+                     Gemm and one-group Conv lower them (to MwQGroupedGemm)",
                     self.name(x)
                 ));
             }

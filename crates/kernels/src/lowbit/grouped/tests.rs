@@ -12,6 +12,51 @@ fn group_sizes(k: usize) -> Vec<usize> {
     v
 }
 
+/// Random real parameters of a layer: weight scales `[m × groups]`, bias and its scales, output
+/// zero point and clamp.
+pub(super) struct Params {
+    pub ws: Vec<f32>,
+    pub bias: Option<Vec<i32>>,
+    pub bs: Vec<f32>,
+    pub zp: i32,
+    pub clamp: (i32, i32),
+}
+
+impl Params {
+    /// Scales varying per group.
+    pub fn random<U: OutElem>(rng: &mut Rng, m: usize, groups: usize) -> Self {
+        let ws: Vec<f32> = (0..m * groups)
+            .map(|_| rng.multiplier(-3, 3) as f32)
+            .collect();
+        let bias = (rng.range(0, 2) != 0).then(|| rng.ints(m, -(1 << 12), 1 << 12));
+        let bs: Vec<f32> = (0..m).map(|_| rng.multiplier(-8, -4) as f32).collect();
+        let zp = rng.range(U::MIN, U::MAX);
+        let clamp = if rng.range(0, 1) == 0 {
+            (U::MIN, U::MAX)
+        } else {
+            (zp, U::MAX)
+        };
+        Params {
+            ws,
+            bias,
+            bs,
+            zp,
+            clamp,
+        }
+    }
+
+    /// The scales: output steps of about one accumulator of sqrt(gs) random terms of `A`.
+    pub fn scales<A: ActElem>(&self, gs: usize) -> GroupedScales<'_> {
+        let x = 0.02f32;
+        GroupedScales {
+            x,
+            w: &self.ws,
+            y: x * (gs as f32).sqrt() * if A::A8 { 40.0 } else { 8000.0 },
+            bias: &self.bs,
+        }
+    }
+}
+
 /// A random layer of `format` for activations `A` with outputs in `U`'s range.
 fn layer<A: ActElem, U: OutElem>(
     rng: &mut Rng,
@@ -21,27 +66,8 @@ fn layer<A: ActElem, U: OutElem>(
 ) -> GroupedGemm {
     let (w, _) = rng.weights(format, m, k);
     let groups = k.div_ceil(gs).max(1);
-    // Output steps of about one accumulator of sqrt(gs) random terms, scales varying per group.
-    let x = 0.02f32;
-    let y = x * (gs as f32).sqrt() * if A::A8 { 40.0 } else { 8000.0 };
-    let ws: Vec<f32> = (0..m * groups)
-        .map(|_| rng.multiplier(-3, 3) as f32)
-        .collect();
-    let bias = (rng.range(0, 2) != 0).then(|| rng.ints(m, -(1 << 12), 1 << 12));
-    let bs: Vec<f32> = (0..m).map(|_| rng.multiplier(-8, -4) as f32).collect();
-    let zp = rng.range(U::MIN, U::MAX);
-    let (lo, hi) = if rng.range(0, 1) == 0 {
-        (U::MIN, U::MAX)
-    } else {
-        (zp, U::MAX)
-    };
-    let scales = GroupedScales {
-        x,
-        w: &ws,
-        y,
-        bias: &bs,
-    };
-    GroupedGemm::new::<A>(w, gs, bias.as_deref(), scales, zp, (lo, hi)).unwrap()
+    let p = Params::random::<U>(rng, m, groups);
+    GroupedGemm::new::<A>(w, gs, p.bias.as_deref(), p.scales::<A>(gs), p.zp, p.clamp).unwrap()
 }
 
 fn check<A: ActElem + TryFrom<i32>, U: OutElem>(

@@ -5,17 +5,19 @@
 //! |--------------------------------------------|-----------------------------|
 //! | `MatMul(DQ(a), DQ(W [K, N], axis 0))`      | `Wᵀ [N, K]`, scales `[N, G]`|
 //! | `Gemm(…, transB = 1, W [N, K], axis 1)`    | `W`, scales `[N, G]`        |
-//! | `Conv` 1×1, stride 1, no padding, 1 group  | `W [O, C]`, scales `[O, G]` |
+//! | `Conv` 1×1, stride 1, no padding, 1 group  | `W [O, C]`, scales `[O, G]` (layout 1) |
+//! | any other 1-D/2-D `Conv` of 1 group        | `W [O, C, ..]`, scales `[O, G, ..]` and the Conv's window (layout 2) |
 //!
-//! Other convolutions are refused with the reason (they run on the float path, named by the
-//! integer-only lint): a kernel larger than 1×1, strides or padding need an im2col in front of the
-//! grouped GEMM, not built yet (with the low-bit im2col's channel-major rows a block of `B` input
-//! channels is the contiguous run of `B·KH·KW` rows, so it is that GEMM with group size
-//! `B·KH·KW`); a depthwise convolution has one input channel per group, so its "groups" are
-//! per-channel scales (the exporter writes those per channel).
+//! Layout 2 is the grouped GEMM behind an im2col (`mw_kernels::lowbit::grouped::conv`): the
+//! blocked DequantizeLinear has one scale per (output channel, block, kernel tap), so each (tap,
+//! block) is one group of the GEMM. Refused with the reason (the layer runs on the float path,
+//! named by the integer-only lint): a Conv of several groups (the grouped convolution runs one),
+//! and a depthwise convolution, whose one input channel per group makes its "groups" per-channel
+//! scales (the exporter writes those per channel).
 use super::super::build::Builder;
 use super::super::matcher::{input, Matcher, QTensor, QWeights, Why};
 use super::Pattern;
+use crate::ops::nn::Window;
 use crate::{Attr, Attrs, Node, ValueId};
 use mw_tensor::Tensor;
 
@@ -146,18 +148,31 @@ impl Pattern<'_, '_> {
                     .into(),
             );
         }
+        if group != 1 {
+            return Err(format!(
+                "a Conv of {group} groups with group-wise weight scales: the grouped integer \
+                 convolution runs one group; this layer runs on the float path"
+            ));
+        }
+        if bl.axis != 1 || !(3..=4).contains(&shape.len()) {
+            return Err(format!(
+                "group-wise Conv weights {shape:?} blocked along axis {}, not the input \
+                 channels of a 1-D or 2-D Conv; this layer runs on the float path",
+                bl.axis
+            ));
+        }
+        let x = self.m.dequantized(input(self.core, 0)?)?;
+        let bias = self.core.inputs.get(2).copied().flatten();
         let pointwise = shape.len() == 4
             && shape[2..] == [1, 1]
-            && group == 1
             && ints("strides").iter().all(|&s| s == 1)
             && ints("pads").iter().all(|&p| p == 0)
-            && bl.axis == 1;
+            && !matches!(attrs.get("auto_pad"), Some(Attr::String(a)) if a != "NOTSET" && a != "VALID");
         if !pointwise {
-            return Err(format!(
-                "group-wise weights {shape:?} on a Conv other than 1×1, stride 1, no padding, one \
-                 group, blocked along the input channels: no integer op yet (it needs an im2col \
-                 in front of the grouped GEMM); this layer runs on the float path"
-            ));
+            let window = Window::from_attrs(&attrs).map_err(|e| e.to_string())?;
+            let layout = window.to_attrs(Attrs::new().with("layout", Attr::Int(2)));
+            let (w, s) = (bl.w.tensor.clone(), bl.scale_tensor.clone());
+            return self.grouped_node(b, &x, &bl, w, s, bias, layout);
         }
         let (o, c) = (shape[0], shape[1]);
         let g = c.div_ceil(bl.block_size);
@@ -171,9 +186,8 @@ impl Pattern<'_, '_> {
             .clone()
             .reshaped(vec![o, g])
             .map_err(|e| e.to_string())?;
-        let x = self.m.dequantized(input(self.core, 0)?)?;
-        let bias = self.core.inputs.get(2).copied().flatten();
-        self.grouped_node(b, &x, &bl, w, s, bias, true)
+        let layout = Attrs::new().with("layout", Attr::Int(1));
+        self.grouped_node(b, &x, &bl, w, s, bias, layout)
     }
 
     /// A group-wise MatMul (`trans_b` false, weights `[K, N]` blocked on axis 0) or Gemm with
@@ -215,10 +229,12 @@ impl Pattern<'_, '_> {
             (transposed(&v, r, c, bl.w.tensor.dtype())?, s)
         };
         let a = self.m.dequantized(input(mm, 0)?)?;
-        self.grouped_node(b, &a, &bl, w, s, bias, false)
+        let layout = Attrs::new().with("layout", Attr::Int(0));
+        self.grouped_node(b, &a, &bl, w, s, bias, layout)
     }
 
-    /// Adds the `MwQGroupedGemm` for weights `w [M, K]` with scales `s [M, G]`.
+    /// Adds the `MwQGroupedGemm` for weights `w` (`[M, K]`, or a Conv's `[M, C, ..]`) with scales
+    /// `s` (`[M, G]`, or the Conv's `[M, G, ..]`); `layout` holds the layout attributes.
     #[allow(clippy::too_many_arguments)]
     fn grouped_node(
         &self,
@@ -228,11 +244,9 @@ impl Pattern<'_, '_> {
         w: Tensor,
         s: Tensor,
         bias: Option<ValueId>,
-        conv: bool,
+        layout: Attrs,
     ) -> Result<(), Why> {
-        let &[m, _] = w.shape() else {
-            return Err("weights are not [M, K]".into());
-        };
+        let m = *w.shape().first().ok_or("scalar weights")?;
         // The bias is int32 at `s_x · max_g s_w[o][g]` (the exporter's per-channel scale).
         let sv = s.as_slice::<f32>().map_err(|e| e.to_string())?;
         let g = sv.len() / m.max(1);
@@ -251,9 +265,7 @@ impl Pattern<'_, '_> {
         inputs.extend([Some(wid), Some(sid), None]);
         inputs.extend(self.out_pair(b));
         inputs.extend(bias.map(Some));
-        let attrs = Attrs::new()
-            .with("group_size", Attr::Int(bl.block_size as i64))
-            .with("layout", Attr::Int(i64::from(conv)));
+        let attrs = layout.with("group_size", Attr::Int(bl.block_size as i64));
         let attrs = self.clamp.write(attrs);
         b.node(
             self.name(),
