@@ -29,9 +29,14 @@
 //! step is at least `2^15 · M ≥ 2^15 · s_small / (2 s_big)` units), ample for any output.
 //!
 //! The op `MwQAdd` runs the all-8-bit case on [`crate::int8::add`] (TFLite's 2^20 pre-shift,
-//! unchanged) and every case involving a 16-bit tensor, or two different input types, here.
+//! unchanged) and every case involving a 16-bit tensor, or two different input types, here; both
+//! share one rescale core (`int8::add::Rescale`), each with its own pre-shift.
+//!
+//! [`QuantizedMultiplier`]: crate::int8::requant::QuantizedMultiplier
+//! [`multiply_by_quantized_multiplier`]: crate::int8::requant::multiply_by_quantized_multiplier
 
-use crate::int8::requant::{check_scale, multiply_by_quantized_multiplier, QuantizedMultiplier};
+use crate::int8::add::{check_lengths, zip_broadcast, Rescale};
+use crate::int8::requant::check_scale;
 use crate::int8::{Int8Error, QParams};
 use crate::lowbit::{check_act_zero_point, ActElem, OutElem};
 use std::marker::PhantomData;
@@ -42,14 +47,7 @@ pub const LEFT_SHIFT: u32 = 15;
 /// Parameters of a quantized Add of `A` and `B` inputs into `U` outputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddParams<A, B, U> {
-    a_zero_point: i32,
-    b_zero_point: i32,
-    a_mult: QuantizedMultiplier,
-    b_mult: QuantizedMultiplier,
-    out_mult: QuantizedMultiplier,
-    out_zero_point: i32,
-    qmin: i32,
-    qmax: i32,
+    rescale: Rescale,
     _types: PhantomData<(A, B, U)>,
 }
 
@@ -82,66 +80,24 @@ impl<A: ActElem, B: ActElem, U: OutElem> AddParams<A, B, U> {
                 "clamp range [{lo}, {hi}] leaves no output value"
             )));
         }
-        let twice_max = 2.0 * f64::from(a.scale.max(b.scale));
-        let out_real = twice_max / (f64::from(1u32 << LEFT_SHIFT) * f64::from(out.scale));
         Ok(Self {
-            a_zero_point: a.zero_point,
-            b_zero_point: b.zero_point,
-            a_mult: QuantizedMultiplier::from_real(f64::from(a.scale) / twice_max)?,
-            b_mult: QuantizedMultiplier::from_real(f64::from(b.scale) / twice_max)?,
-            out_mult: QuantizedMultiplier::from_real(out_real)?,
-            out_zero_point: out.zero_point,
-            qmin,
-            qmax,
+            rescale: Rescale::new(a, b, out, LEFT_SHIFT, (qmin, qmax))?,
             _types: PhantomData,
         })
     }
-
-    /// The output of two rescaled inputs.
-    #[inline]
-    fn finish(&self, a: i32, b: i32) -> U {
-        let v = multiply_by_quantized_multiplier(a.wrapping_add(b), self.out_mult);
-        U::narrow(
-            v.saturating_add(self.out_zero_point)
-                .clamp(self.qmin, self.qmax),
-        )
-    }
 }
 
-/// An input rescaled to the common fixed-point scale (the shift fits: module docs).
-#[inline]
-fn scale_input(x: i32, zero_point: i32, m: QuantizedMultiplier) -> i32 {
-    multiply_by_quantized_multiplier((x - zero_point) << LEFT_SHIFT, m)
-}
-
-/// `scale_input` of every element of `x` (one lookup per element for 8-bit inputs).
-fn rescaled<A: ActElem>(x: &[A], zero_point: i32, m: QuantizedMultiplier) -> Vec<i32> {
+/// `scale` (an input's rescale, whose shift fits: module docs) of every element of `x`
+/// (one lookup per element for 8-bit inputs).
+fn rescaled<A: ActElem>(x: &[A], scale: impl Fn(i32) -> i32) -> Vec<i32> {
     if A::A8 && x.len() > 256 {
-        let table: Vec<i32> = (A::MIN..=A::MAX)
-            .map(|v| scale_input(v, zero_point, m))
-            .collect();
+        let table: Vec<i32> = (A::MIN..=A::MAX).map(&scale).collect();
         x.iter()
             .map(|v| table[(v.to_i32() - A::MIN) as usize])
             .collect()
     } else {
-        x.iter()
-            .map(|v| scale_input(v.to_i32(), zero_point, m))
-            .collect()
+        x.iter().map(|v| scale(v.to_i32())).collect()
     }
-}
-
-/// Checks the lengths: each input is as long as the output or of length 1.
-fn check_lengths(a: usize, b: usize, out: usize) -> Result<(), Int8Error> {
-    for (what, len) in [("input a", a), ("input b", b)] {
-        if len != 1 && len != out {
-            return Err(Int8Error::Length {
-                what,
-                expected: out,
-                got: len,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Optimized Add: each input rescaled once (tabulated for 8-bit inputs), then summed.
@@ -152,26 +108,10 @@ pub fn add<A: ActElem, B: ActElem, U: OutElem>(
     out: &mut [U],
 ) -> Result<(), Int8Error> {
     check_lengths(a.len(), b.len(), out.len())?;
-    let ra = rescaled(a, p.a_zero_point, p.a_mult);
-    let rb = rescaled(b, p.b_zero_point, p.b_mult);
-    match (ra.len() == 1, rb.len() == 1) {
-        (true, true) => out.fill(p.finish(ra[0], rb[0])),
-        (true, false) => {
-            for (o, &bv) in out.iter_mut().zip(&rb) {
-                *o = p.finish(ra[0], bv);
-            }
-        }
-        (false, true) => {
-            for (o, &av) in out.iter_mut().zip(&ra) {
-                *o = p.finish(av, rb[0]);
-            }
-        }
-        (false, false) => {
-            for ((o, &av), &bv) in out.iter_mut().zip(&ra).zip(&rb) {
-                *o = p.finish(av, bv);
-            }
-        }
-    }
+    let r = &p.rescale;
+    let ra = rescaled(a, |v| r.scale_a(v));
+    let rb = rescaled(b, |v| r.scale_b(v));
+    zip_broadcast(&ra, &rb, out, |av, bv| U::narrow(r.finish(av, bv)));
     Ok(())
 }
 
@@ -194,14 +134,15 @@ pub mod reference {
         out: &mut [U],
     ) -> Result<(), Int8Error> {
         check_lengths(a.len(), b.len(), out.len())?;
+        let r = &p.rescale;
         for (i, o) in out.iter_mut().enumerate() {
-            let av = i128::from(a[if a.len() == 1 { 0 } else { i }].to_i32() - p.a_zero_point);
-            let bv = i128::from(b[if b.len() == 1 { 0 } else { i }].to_i32() - p.b_zero_point);
-            let sa = mbqm(fits(av * (1 << LEFT_SHIFT), "a pre-shift")?, p.a_mult);
-            let sb = mbqm(fits(bv * (1 << LEFT_SHIFT), "b pre-shift")?, p.b_mult);
+            let av = i128::from(a[if a.len() == 1 { 0 } else { i }].to_i32() - r.a_zero_point);
+            let bv = i128::from(b[if b.len() == 1 { 0 } else { i }].to_i32() - r.b_zero_point);
+            let sa = mbqm(fits(av * (1 << LEFT_SHIFT), "a pre-shift")?, r.a_mult);
+            let sb = mbqm(fits(bv * (1 << LEFT_SHIFT), "b pre-shift")?, r.b_mult);
             let sum = fits(i128::from(sa) + i128::from(sb), "rescaled sum")?;
-            let raw = i128::from(mbqm(sum, p.out_mult)) + i128::from(p.out_zero_point);
-            *o = U::narrow(raw.clamp(p.qmin.into(), p.qmax.into()) as i32);
+            let raw = i128::from(mbqm(sum, r.out_mult)) + i128::from(r.out_zero_point);
+            *o = U::narrow(raw.clamp(r.qmin.into(), r.qmax.into()) as i32);
         }
         Ok(())
     }

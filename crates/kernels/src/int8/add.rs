@@ -25,17 +25,73 @@ use std::marker::PhantomData;
 /// TFLite's pre-shift for 8-bit Add.
 pub const LEFT_SHIFT: u32 = 20;
 
+/// The integer rescale of the two-scale Add, shared with [`crate::int16::add`] (which passes
+/// its own pre-shift): the offline multipliers of the module docs for a given `left_shift`, the
+/// zero points, the output range `[qmin, qmax]`, and the two per-element steps.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Rescale {
+    pub(crate) left_shift: u32,
+    pub(crate) a_zero_point: i32,
+    pub(crate) b_zero_point: i32,
+    pub(crate) a_mult: QuantizedMultiplier,
+    pub(crate) b_mult: QuantizedMultiplier,
+    pub(crate) out_mult: QuantizedMultiplier,
+    pub(crate) out_zero_point: i32,
+    pub(crate) qmin: i32,
+    pub(crate) qmax: i32,
+}
+
+impl Rescale {
+    /// Derives the multipliers: `twice_max = 2·max(s_a, s_b)`, `M_a = s_a / twice_max`,
+    /// `M_b = s_b / twice_max`, `M_out = twice_max / (2^left_shift · s_out)`. The caller has
+    /// checked the scales, the zero points and `qmin ≤ qmax`.
+    pub(crate) fn new(
+        a: QParams,
+        b: QParams,
+        out: QParams,
+        left_shift: u32,
+        (qmin, qmax): (i32, i32),
+    ) -> Result<Self, Int8Error> {
+        let twice_max = 2.0 * f64::from(a.scale.max(b.scale));
+        let out_real = twice_max / (f64::from(1u32 << left_shift) * f64::from(out.scale));
+        Ok(Self {
+            left_shift,
+            a_zero_point: a.zero_point,
+            b_zero_point: b.zero_point,
+            a_mult: QuantizedMultiplier::from_real(f64::from(a.scale) / twice_max)?,
+            b_mult: QuantizedMultiplier::from_real(f64::from(b.scale) / twice_max)?,
+            out_mult: QuantizedMultiplier::from_real(out_real)?,
+            out_zero_point: out.zero_point,
+            qmin,
+            qmax,
+        })
+    }
+
+    /// `a'`: input `a` rescaled to the common fixed-point scale (the caller proves the shift fits).
+    #[inline]
+    pub(crate) fn scale_a(&self, x: i32) -> i32 {
+        multiply_by_quantized_multiplier((x - self.a_zero_point) << self.left_shift, self.a_mult)
+    }
+
+    /// `b'`: input `b` rescaled to the common fixed-point scale.
+    #[inline]
+    pub(crate) fn scale_b(&self, x: i32) -> i32 {
+        multiply_by_quantized_multiplier((x - self.b_zero_point) << self.left_shift, self.b_mult)
+    }
+
+    /// The stored output of two rescaled inputs, in `[qmin, qmax]`.
+    #[inline]
+    pub(crate) fn finish(&self, a: i32, b: i32) -> i32 {
+        let v = multiply_by_quantized_multiplier(a.wrapping_add(b), self.out_mult);
+        v.saturating_add(self.out_zero_point)
+            .clamp(self.qmin, self.qmax)
+    }
+}
+
 /// Parameters of a quantized Add of `T` inputs into `U` outputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddParams<T, U> {
-    a_zero_point: i32,
-    b_zero_point: i32,
-    a_mult: QuantizedMultiplier,
-    b_mult: QuantizedMultiplier,
-    out_mult: QuantizedMultiplier,
-    out_zero_point: i32,
-    qmin: i32,
-    qmax: i32,
+    rescale: Rescale,
     _types: PhantomData<(T, U)>,
 }
 
@@ -46,48 +102,21 @@ impl<T: QuantElem, U: QuantElem> AddParams<T, U> {
         check_scale("input b", b.scale)?;
         check_zero_point::<T>("input a zero point", a.zero_point)?;
         check_zero_point::<T>("input b zero point", b.zero_point)?;
-        let (qmin, qmax) = activation_range::<U>(act, out.scale, out.zero_point)?;
-        let twice_max = 2.0 * f64::from(a.scale.max(b.scale));
-        let out_real = twice_max / (f64::from(1u32 << LEFT_SHIFT) * f64::from(out.scale));
+        let range = activation_range::<U>(act, out.scale, out.zero_point)?;
         Ok(Self {
-            a_zero_point: a.zero_point,
-            b_zero_point: b.zero_point,
-            a_mult: QuantizedMultiplier::from_real(f64::from(a.scale) / twice_max)?,
-            b_mult: QuantizedMultiplier::from_real(f64::from(b.scale) / twice_max)?,
-            out_mult: QuantizedMultiplier::from_real(out_real)?,
-            out_zero_point: out.zero_point,
-            qmin,
-            qmax,
+            rescale: Rescale::new(a, b, out, LEFT_SHIFT, range)?,
             _types: PhantomData,
         })
     }
+}
 
-    /// An input rescaled to the common fixed-point scale.
-    #[inline]
-    fn scale_input(x: i32, zero_point: i32, m: QuantizedMultiplier) -> i32 {
-        multiply_by_quantized_multiplier((x - zero_point) << LEFT_SHIFT, m)
-    }
-
-    /// The output of two rescaled inputs.
-    #[inline]
-    fn finish(&self, a: i32, b: i32) -> U {
-        let v = multiply_by_quantized_multiplier(a.wrapping_add(b), self.out_mult);
-        U::saturate(
-            v.saturating_add(self.out_zero_point)
-                .clamp(self.qmin, self.qmax),
-        )
-    }
-
-    /// The table of `scale_input` over every value of `T`.
-    fn table(zero_point: i32, m: QuantizedMultiplier) -> Vec<i32> {
-        (T::MIN..=T::MAX)
-            .map(|v| Self::scale_input(v, zero_point, m))
-            .collect()
-    }
+/// The table of `scale` over every value of `T`.
+fn table<T: QuantElem>(scale: impl Fn(i32) -> i32) -> Vec<i32> {
+    (T::MIN..=T::MAX).map(scale).collect()
 }
 
 /// Checks the lengths: each input is as long as the output or of length 1.
-fn check_lengths(a: usize, b: usize, out: usize) -> Result<(), Int8Error> {
+pub(crate) fn check_lengths(a: usize, b: usize, out: usize) -> Result<(), Int8Error> {
     if a != 1 {
         check_len("input a", a, out)?;
     }
@@ -95,6 +124,35 @@ fn check_lengths(a: usize, b: usize, out: usize) -> Result<(), Int8Error> {
         check_len("input b", b, out)?;
     }
     Ok(())
+}
+
+/// `out[i] = f(a[i], b[i])`, where an input of length 1 stands for every element. The lengths
+/// are checked ([`check_lengths`]).
+#[inline]
+pub(crate) fn zip_broadcast<X: Copy, Y: Copy, O: Clone>(
+    a: &[X],
+    b: &[Y],
+    out: &mut [O],
+    f: impl Fn(X, Y) -> O,
+) {
+    match (a.len() == 1, b.len() == 1) {
+        (true, true) => out.fill(f(a[0], b[0])),
+        (true, false) => {
+            for (o, &bv) in out.iter_mut().zip(b) {
+                *o = f(a[0], bv);
+            }
+        }
+        (false, true) => {
+            for (o, &av) in out.iter_mut().zip(a) {
+                *o = f(av, b[0]);
+            }
+        }
+        (false, false) => {
+            for ((o, &av), &bv) in out.iter_mut().zip(a).zip(b) {
+                *o = f(av, bv);
+            }
+        }
+    }
 }
 
 /// Optimized Add: tabulated input rescale.
@@ -105,30 +163,35 @@ pub fn add<T: QuantElem, U: QuantElem>(
     out: &mut [U],
 ) -> Result<(), Int8Error> {
     check_lengths(a.len(), b.len(), out.len())?;
-    let ta = AddParams::<T, U>::table(p.a_zero_point, p.a_mult);
-    let tb = AddParams::<T, U>::table(p.b_zero_point, p.b_mult);
+    let r = &p.rescale;
+    let ta = table::<T>(|v| r.scale_a(v));
+    let tb = table::<T>(|v| r.scale_b(v));
     let look = |t: &[i32], v: T| t[(v.to_i32() - T::MIN) as usize];
-    match (a.len() == 1, b.len() == 1) {
-        (true, true) => out.fill(p.finish(look(&ta, a[0]), look(&tb, b[0]))),
-        (true, false) => {
-            let av = look(&ta, a[0]);
-            for (o, &bv) in out.iter_mut().zip(b) {
-                *o = p.finish(av, look(&tb, bv));
-            }
-        }
-        (false, true) => {
-            let bv = look(&tb, b[0]);
-            for (o, &av) in out.iter_mut().zip(a) {
-                *o = p.finish(look(&ta, av), bv);
-            }
-        }
-        (false, false) => {
-            for ((o, &av), &bv) in out.iter_mut().zip(a).zip(b) {
-                *o = p.finish(look(&ta, av), look(&tb, bv));
-            }
-        }
-    }
+    zip_broadcast(a, b, out, |av, bv| {
+        U::saturate(r.finish(look(&ta, av), look(&tb, bv)))
+    });
     Ok(())
+}
+
+#[cfg(test)]
+impl Rescale {
+    /// Asserts that `got`, the output for inputs `a` and `b`, is within 1 of the real sum
+    /// rounded and clamped; the real scales come back from the multipliers:
+    /// `s_a / s_out = M_a · M_out · 2^left_shift` (likewise for `b`).
+    pub(crate) fn assert_close_to_real_sum(&self, a: i32, b: i32, got: i32) {
+        let k = f64::from(1u32 << self.left_shift) * self.out_mult.to_real();
+        let (ka, kb) = (self.a_mult.to_real() * k, self.b_mult.to_real() * k);
+        let exact = ka * f64::from(a - self.a_zero_point)
+            + kb * f64::from(b - self.b_zero_point)
+            + f64::from(self.out_zero_point);
+        let want = exact
+            .round()
+            .clamp(f64::from(self.qmin), f64::from(self.qmax));
+        assert!(
+            (f64::from(got) - want).abs() <= 1.0,
+            "{self:?} a={a} b={b} got={got} want≈{exact}"
+        );
+    }
 }
 
 /// The obviously-correct twin: every step per element, with the exact rounding twins.
@@ -144,13 +207,14 @@ pub mod reference {
         out: &mut [U],
     ) -> Result<(), Int8Error> {
         check_lengths(a.len(), b.len(), out.len())?;
+        let r = &p.rescale;
         for (i, o) in out.iter_mut().enumerate() {
-            let av = a[if a.len() == 1 { 0 } else { i }].to_i32() - p.a_zero_point;
-            let bv = b[if b.len() == 1 { 0 } else { i }].to_i32() - p.b_zero_point;
-            let sa = mbqm(av * (1 << LEFT_SHIFT), p.a_mult);
-            let sb = mbqm(bv * (1 << LEFT_SHIFT), p.b_mult);
-            let raw = i64::from(mbqm(sa + sb, p.out_mult)) + i64::from(p.out_zero_point);
-            *o = U::saturate(raw.clamp(p.qmin.into(), p.qmax.into()) as i32);
+            let av = a[if a.len() == 1 { 0 } else { i }].to_i32() - r.a_zero_point;
+            let bv = b[if b.len() == 1 { 0 } else { i }].to_i32() - r.b_zero_point;
+            let sa = mbqm(av * (1 << LEFT_SHIFT), r.a_mult);
+            let sb = mbqm(bv * (1 << LEFT_SHIFT), r.b_mult);
+            let raw = i64::from(mbqm(sa + sb, r.out_mult)) + i64::from(r.out_zero_point);
+            *o = U::saturate(raw.clamp(r.qmin.into(), r.qmax.into()) as i32);
         }
         Ok(())
     }
@@ -219,21 +283,9 @@ mod tests {
             let (a, b) = (rng.quant::<i8>(64), rng.quant::<i8>(64));
             let mut out = vec![0i8; 64];
             add(&p, &a, &b, &mut out).unwrap();
-            // Recover the real scales from the multipliers: s_a / s_out = M_a · M_out · 2^20.
-            let ka = p.a_mult.to_real() * p.out_mult.to_real() * f64::from(1u32 << LEFT_SHIFT);
-            let kb = p.b_mult.to_real() * p.out_mult.to_real() * f64::from(1u32 << LEFT_SHIFT);
             for i in 0..64 {
-                let exact = ka * f64::from(i32::from(a[i]) - p.a_zero_point)
-                    + kb * f64::from(i32::from(b[i]) - p.b_zero_point)
-                    + f64::from(p.out_zero_point);
-                let want = exact.round().clamp(f64::from(p.qmin), f64::from(p.qmax));
-                assert!(
-                    (f64::from(out[i]) - want).abs() <= 1.0,
-                    "{p:?} a={} b={} got={} want≈{exact}",
-                    a[i],
-                    b[i],
-                    out[i]
-                );
+                p.rescale
+                    .assert_close_to_real_sum(a[i].into(), b[i].into(), out[i].into());
             }
         }
     }

@@ -21,7 +21,7 @@ use mw_kernels::elementwise::{binary, broadcast_shapes};
 use mw_kernels::int16::add as wide;
 use mw_kernels::int8::add::{add, AddParams};
 use mw_kernels::int8::requant::Activation;
-use mw_kernels::int8::{QParams, QuantElem};
+use mw_kernels::int8::{Int8Error, QParams, QuantElem};
 use mw_kernels::lowbit::{ActElem, OutElem};
 use mw_tensor::{DType, Element, Tensor};
 use std::any::Any;
@@ -99,49 +99,44 @@ impl QAdd {
         B: ActElem + Element,
         U: OutElem + Element,
     {
-        let (a, b) = (required(inputs, 0)?, required(inputs, 3)?);
-        let key = [1, 2, 4, 5, 6, 7].map(|i| optional(inputs, i));
-        let p = self.cache.get(&key, || {
-            let q = |s: usize, z: usize, dt: DType| -> Result<QParams, OpError> {
-                Ok(QParams {
-                    scale: scale_of(required(inputs, s)?, s)?,
-                    zero_point: zero_point_of(optional(inputs, z), z, dt)?,
-                })
-            };
-            let p = wide::AddParams::<A, B, U>::new(
-                q(1, 2, A::DTYPE)?,
-                q(4, 5, B::DTYPE)?,
-                q(6, 7, U::DTYPE)?,
-                self.clamp_range::<U>(),
-            )
-            .map_err(int8_error)?;
-            Ok(Box::new(p) as Box<dyn AnyParams>)
-        })?;
-        let p = downcast::<wide::AddParams<A, B, U>>(p.as_ref().as_ref())?;
-        let (av, bv) = (a.as_slice::<A>()?, b.as_slice::<B>()?);
-        let shape = broadcast_shapes(a.shape(), b.shape())
-            .map_err(|_| broadcast_error(a.shape(), b.shape()))?;
-        let n: usize = shape.iter().product();
-        let mut y = Tensor::zeros(U::DTYPE, shape)?;
-        let out = y.as_slice_mut::<U>()?;
-        let direct = |len: usize| len == n || len == 1;
-        if direct(av.len()) && direct(bv.len()) {
-            wide::add(p, av, bv, out).map_err(int8_error)?;
-        } else {
-            let (_, pairs) = binary(av, a.shape(), bv, b.shape(), |x, y| (x, y))
-                .map_err(|_| broadcast_error(a.shape(), b.shape()))?;
-            let (ea, eb): (Vec<A>, Vec<B>) = pairs.into_iter().unzip();
-            wide::add(p, &ea, &eb, out).map_err(int8_error)?;
-        }
-        Ok(y)
+        self.run_kernel(
+            inputs,
+            |a, b, y| wide::AddParams::<A, B, U>::new(a, b, y, self.clamp_range::<U>()),
+            wide::add,
+        )
     }
 
+    /// Both inputs of one 8-bit type into an 8-bit output (`mw_kernels::int8::add`).
     fn run<T: QuantElem + Element, U: QuantElem + Element>(
         &self,
         inputs: &[Option<&Tensor>],
     ) -> Result<Tensor, OpError> {
         let (a, b) = (required(inputs, 0)?, required(inputs, 3)?);
         check_dtype(b.dtype(), 3, a.dtype())?;
+        let mut y = self.run_kernel(
+            inputs,
+            |a, b, y| AddParams::<T, U>::new(a, b, y, Activation::None),
+            add,
+        )?;
+        self.clamp.apply(y.as_slice_mut::<U>()?)?;
+        Ok(y)
+    }
+
+    /// `kernel` on inputs `a: X` and `b: Y` with numpy broadcasting, into a `U` tensor, with the
+    /// parameters `P` derived by `new(a, b, y)` from the `QParams` inputs on first use (cached).
+    fn run_kernel<X, Y, U, P>(
+        &self,
+        inputs: &[Option<&Tensor>],
+        new: impl FnOnce(QParams, QParams, QParams) -> Result<P, Int8Error>,
+        kernel: impl Fn(&P, &[X], &[Y], &mut [U]) -> Result<(), Int8Error>,
+    ) -> Result<Tensor, OpError>
+    where
+        X: Element,
+        Y: Element,
+        U: Element,
+        P: AnyParams + 'static,
+    {
+        let (a, b) = (required(inputs, 0)?, required(inputs, 3)?);
         let key = [1, 2, 4, 5, 6, 7].map(|i| optional(inputs, i));
         let p = self.cache.get(&key, || {
             let q = |s: usize, z: usize, dt: DType| -> Result<QParams, OpError> {
@@ -150,17 +145,12 @@ impl QAdd {
                     zero_point: zero_point_of(optional(inputs, z), z, dt)?,
                 })
             };
-            let p = AddParams::<T, U>::new(
-                q(1, 2, T::DTYPE)?,
-                q(4, 5, T::DTYPE)?,
-                q(6, 7, U::DTYPE)?,
-                Activation::None,
-            )
-            .map_err(int8_error)?;
+            let p = new(q(1, 2, X::DTYPE)?, q(4, 5, Y::DTYPE)?, q(6, 7, U::DTYPE)?)
+                .map_err(int8_error)?;
             Ok(Box::new(p) as Box<dyn AnyParams>)
         })?;
-        let p = downcast::<AddParams<T, U>>(p.as_ref().as_ref())?;
-        let (av, bv) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
+        let p = downcast::<P>(p.as_ref().as_ref())?;
+        let (av, bv) = (a.as_slice::<X>()?, b.as_slice::<Y>()?);
         let shape = broadcast_shapes(a.shape(), b.shape())
             .map_err(|_| broadcast_error(a.shape(), b.shape()))?;
         let n: usize = shape.iter().product();
@@ -168,14 +158,13 @@ impl QAdd {
         let out = y.as_slice_mut::<U>()?;
         let direct = |len: usize| len == n || len == 1;
         if direct(av.len()) && direct(bv.len()) {
-            add(p, av, bv, out).map_err(int8_error)?;
+            kernel(p, av, bv, out).map_err(int8_error)?;
         } else {
             let (_, pairs) = binary(av, a.shape(), bv, b.shape(), |x, y| (x, y))
                 .map_err(|_| broadcast_error(a.shape(), b.shape()))?;
-            let (ea, eb): (Vec<T>, Vec<T>) = pairs.into_iter().unzip();
-            add(p, &ea, &eb, out).map_err(int8_error)?;
+            let (ea, eb): (Vec<X>, Vec<Y>) = pairs.into_iter().unzip();
+            kernel(p, &ea, &eb, out).map_err(int8_error)?;
         }
-        self.clamp.apply(out)?;
         Ok(y)
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::int8::requant::multiply_by_quantized_multiplier;
 use crate::lowbit::testutil::{first_mismatch, Rng};
 use proptest::prelude::*;
 
@@ -107,7 +108,8 @@ fn headroom_holds_at_the_extremes() {
         // 2 · 65 535 in steps of 1 saturates at the i16 bound of the sum's sign.
         assert_eq!(got[0], if x > 0 { i16::MAX } else { i16::MIN });
         // The rescaled sum's bound of the module docs.
-        let sa = multiply_by_quantized_multiplier((i32::from(x) - za) << LEFT_SHIFT, p.a_mult);
+        let sa =
+            multiply_by_quantized_multiplier((i32::from(x) - za) << LEFT_SHIFT, p.rescale.a_mult);
         assert!(2 * i64::from(sa).abs() <= 2_147_450_882);
     }
 }
@@ -120,21 +122,9 @@ fn add_is_close_to_real_sum() {
         let (a, b) = (values::<i16>(&mut rng, 64), values::<i16>(&mut rng, 64));
         let mut out = vec![0i16; 64];
         add(&p, &a, &b, &mut out).unwrap();
-        // s_a / s_out = M_a · M_out · 2^15.
-        let k = f64::from(1u32 << LEFT_SHIFT) * p.out_mult.to_real();
-        let (ka, kb) = (p.a_mult.to_real() * k, p.b_mult.to_real() * k);
         for i in 0..64 {
-            let exact = ka * f64::from(i32::from(a[i]) - p.a_zero_point)
-                + kb * f64::from(i32::from(b[i]) - p.b_zero_point)
-                + f64::from(p.out_zero_point);
-            let want = exact.round().clamp(f64::from(p.qmin), f64::from(p.qmax));
-            assert!(
-                (f64::from(out[i]) - want).abs() <= 1.0,
-                "{p:?} a={} b={} got={} want≈{exact}",
-                a[i],
-                b[i],
-                out[i]
-            );
+            p.rescale
+                .assert_close_to_real_sum(a[i].into(), b[i].into(), out[i].into());
         }
     }
 }
