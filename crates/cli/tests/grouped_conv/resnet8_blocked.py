@@ -119,4 +119,5 @@ def main():
     np.save(f"{out}/ort.npy", s.run(None, {"input": x})[0])
 
 
-main()
+if __name__ == "__main__":
+    main()
