@@ -62,7 +62,7 @@ fn w4a8_per_channel_is_int4_and_lowers_to_integer_ops() {
 }
 
 #[test]
-fn group_wise_scales_are_blocked_and_lower_where_the_integer_op_exists() {
+fn group_wise_scales_are_blocked_and_every_layer_lowers() {
     let g = run(&w4(ActivationType::Int8, Some(4)));
     // conv1 [8, 2, 3, 3]: one group of the 2 input channels per tap; blocked along axis 1.
     assert_eq!(konst(&g, "w1_scale").shape(), &[8, 1, 3, 3]);
@@ -79,19 +79,15 @@ fn group_wise_scales_are_blocked_and_lower_where_the_integer_op_exists() {
     assert_eq!(konst(&g, "w3_scale").shape(), &[2, 5]);
     let (lowered, report) = lower_qdq(&g).unwrap();
     let lint = integer_only(&lowered, Some(&report)).unwrap();
-    // The 3×3 conv1 stays in float with the reason; the blocked MatMul lowers.
-    let conv1 = lint.float_ops.iter().find(|f| f.node == "conv1").unwrap();
-    assert!(conv1.reason.contains("group-wise"), "{}", conv1.reason);
-    assert!(!lint.float_ops.iter().any(|f| f.node == "conv2"));
-    assert!(
-        !lint.float_ops.iter().any(|f| f.node.starts_with("fc")),
-        "{:?}",
-        lint.float_ops
-    );
-    assert!(lowered
+    // Every layer lowers: the blocked 3×3 conv1 and the blocked MatMul to MwQGroupedGemm, the
+    // per-channel depthwise conv2 to the low-bit conv.
+    assert!(lint.is_integer_only(), "{:?}", lint.float_ops);
+    let grouped = lowered
         .nodes
         .iter()
-        .any(|n| n.op.op_type() == "MwQGroupedGemm"));
+        .filter(|n| n.op.op_type() == "MwQGroupedGemm")
+        .count();
+    assert_eq!(grouped, 2);
     // The blocked model runs in the float engine, and the lowered one close to it.
     let x = batches(3, 1, 8, &[2, 8, 8]);
     let plan = mw_exec::Plan::new(g, Limits::default()).unwrap();
