@@ -1,0 +1,210 @@
+//! Integer engine speed on quantized MLPerf Tiny KWS DS-CNN models, against ONNX Runtime running
+//! the same QDQ graph in the same run.
+//!
+//! `cargo bench -p milliwatt --bench kws_int8` prints, per model, inference-only medians of several
+//! runs over the 4,890 reference feature rows (batches of 256), one thread and two: milliwatt's
+//! integer engine (the QDQ graph lowered as `milliwatt eval --engine integer` lowers it, the
+//! batches split over the threads) and ONNX Runtime (`intra_op_num_threads`, session creation
+//! excluded), and their ratio. The features are quantized for the model's input as `eval` does
+//! when that input is 8-bit; both engines get the same tensors.
+//!
+//! Models: MLPerf's own int8 QDQ model, and the float model quantized by `milliwatt quantize`
+//! (calibration split) with `--scheme w8a8` and `--scheme w4a8`.
+//!
+//! Needs ../shared (and the .venv for ONNX Runtime); says what is missing otherwise.
+use milliwatt::eval::{input_quantization, prepare_engine, quantize_features, Engine};
+use mw_exec::Plan;
+use mw_ir::Limits;
+use mw_tensor::{DType, Tensor};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const BATCH: usize = 256;
+const RUNS: usize = 7;
+const BENCH: &str = "kws_int8 bench";
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Rows `range` of a batch-major i8, u8 or f32 tensor.
+fn rows(t: &Tensor, range: std::ops::Range<usize>) -> Tensor {
+    let per: usize = t.shape()[1..].iter().product();
+    let (a, b) = (range.start * per, range.end * per);
+    let mut shape = t.shape().to_vec();
+    shape[0] = range.len();
+    match t.dtype() {
+        DType::I8 => Tensor::from_vec(shape, t.as_slice::<i8>().expect("i8")[a..b].to_vec()),
+        DType::U8 => Tensor::from_vec(shape, t.as_slice::<u8>().expect("u8")[a..b].to_vec()),
+        _ => Tensor::from_vec(shape, t.as_slice::<f32>().expect("f32")[a..b].to_vec()),
+    }
+    .expect("shape")
+}
+
+fn batches(x: &Tensor) -> Vec<Tensor> {
+    let n = x.shape()[0];
+    (0..n)
+        .step_by(BATCH)
+        .map(|s| rows(x, s..(s + BATCH).min(n)))
+        .collect()
+}
+
+/// Seconds to run every batch, the batches split over `threads` threads.
+fn infer_seconds(plan: &Plan, batches: &[Tensor], threads: usize) -> f64 {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                for b in batches.iter().skip(t).step_by(threads) {
+                    plan.run(vec![b.clone()]).expect("run");
+                }
+            });
+        }
+    });
+    start.elapsed().as_secs_f64()
+}
+
+/// ONNX Runtime's median seconds over `runs` runs of every batch of `x_npy`, or why it could not run.
+fn onnxruntime_seconds(model: &Path, x_npy: &Path, threads: usize) -> Result<f64, String> {
+    let py = mw_testkit::python().ok_or("no Python with onnxruntime: run tools/setup.sh")?;
+    let script = r#"
+import sys, time, numpy as np, onnxruntime as ort
+model, data, threads, runs, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+o = ort.SessionOptions(); o.intra_op_num_threads = threads; o.inter_op_num_threads = 1
+s = ort.InferenceSession(model, o, providers=["CPUExecutionProvider"])
+x = np.load(data); name = s.get_inputs()[0].name
+chunks = [x[i:i + batch] for i in range(0, len(x), batch)]
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    for c in chunks:
+        s.run(None, {name: c})
+    times.append(time.perf_counter() - t)
+print(sorted(times)[len(times) // 2])
+"#;
+    let out = Command::new(py)
+        .args(["-c", script])
+        .arg(model)
+        .arg(x_npy)
+        .arg(threads.to_string())
+        .arg(RUNS.to_string())
+        .arg(BATCH.to_string())
+        .output()
+        .map_err(|e| format!("python does not run: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| {
+            format!(
+                "onnxruntime failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })
+}
+
+/// `milliwatt quantize` of the float model with `scheme` (calibration split), into `dir`.
+fn quantize(float_model: &Path, data: &Path, scheme: &str, dir: &Path) -> Result<PathBuf, String> {
+    let model = dir.join(format!("kws_{scheme}.onnx"));
+    let out = Command::new(env!("CARGO_BIN_EXE_milliwatt"))
+        .arg("quantize")
+        .arg(float_model)
+        .arg("--calib")
+        .arg(format!("speech-commands:{}", data.display()))
+        .args([
+            "--calib-split",
+            "calibration",
+            "--scheme",
+            scheme,
+            "--no-measure",
+            "-o",
+        ])
+        .arg(&model)
+        .output()
+        .map_err(|e| format!("milliwatt does not run: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    Ok(model)
+}
+
+/// Times one quantized model on both engines, one thread and two, and prints the figures.
+fn bench_model(label: &str, model: &Path, features: &Tensor, dir: &Path) {
+    let limits = Limits::default();
+    let graph = mw_onnx::load(model, &limits).expect("model loads");
+    let x = match input_quantization(&graph).expect("input quantization") {
+        Some(q) => quantize_features(features, &q).expect("quantized features"),
+        None => features.clone(),
+    };
+    let x_npy = dir.join(format!("x_{}.npy", label.replace(' ', "_")));
+    mw_data::write_npy(&x_npy, &x).expect("features written");
+    let (lowered, _, fallback) = prepare_engine(graph, Engine::Integer).expect("lowered");
+    let plan = Plan::new(lowered, limits).expect("plan");
+    let batches = batches(&x);
+    println!(
+        "{label} ({}, input {}, {} op(s) left in float):",
+        model.display(),
+        x.dtype().name(),
+        fallback.len()
+    );
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for threads in [1, 2] {
+        infer_seconds(&plan, &batches, threads); // warm-up
+        let t = median(
+            (0..RUNS)
+                .map(|_| infer_seconds(&plan, &batches, threads))
+                .collect(),
+        );
+        ours.push(t);
+        theirs.push(onnxruntime_seconds(model, &x_npy, threads));
+    }
+    for (i, threads) in [1, 2].into_iter().enumerate() {
+        match &theirs[i] {
+            Ok(ort) => println!(
+                "  {threads} thread(s): milliwatt {:.3} s, onnxruntime {ort:.3} s, ratio {:.2}× (milliwatt / onnxruntime)",
+                ours[i],
+                ours[i] / ort
+            ),
+            Err(why) => println!(
+                "  {threads} thread(s): milliwatt {:.3} s (onnxruntime unavailable: {why})",
+                ours[i]
+            ),
+        }
+    }
+    println!(
+        "  speed-up from a second thread (1-thread time / 2-thread time): milliwatt {:.2}×{}",
+        ours[0] / ours[1],
+        match (&theirs[0], &theirs[1]) {
+            (Ok(a), Ok(b)) => format!(", onnxruntime {:.2}×", a / b),
+            _ => String::new(),
+        }
+    );
+}
+
+fn main() {
+    let (Some(float_model), Some(int8_model), Some(data), Some(mfcc)) = (
+        mw_testkit::shared_or_skip(BENCH, "models/mlperf-tiny/kws_dscnn_float32.onnx"),
+        mw_testkit::shared_or_skip(BENCH, "models/mlperf-tiny/kws_dscnn_int8_qdq.onnx"),
+        mw_testkit::shared_or_skip(BENCH, "data/speech_commands_v0.02_test"),
+        mw_testkit::shared_or_skip(BENCH, "data/kws_reference_features/mfcc.npy"),
+    ) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("mw-kws-int8-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    let features = mw_data::read_npy(&mfcc).expect("mfcc.npy");
+    println!(
+        "inference of {} rows in batches of {BATCH}, median of {RUNS} runs",
+        features.shape()[0]
+    );
+    bench_model("MLPerf int8 QDQ", &int8_model, &features, &dir);
+    for scheme in ["w8a8", "w4a8"] {
+        match quantize(&float_model, &data, scheme, &dir) {
+            Ok(model) => bench_model(&format!("milliwatt {scheme}"), &model, &features, &dir),
+            Err(why) => println!("milliwatt {scheme}: quantize failed: {why}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
