@@ -43,6 +43,9 @@
 //!    that layer quantized — which also gives the model-output SQNR and top-1 agreement with the
 //!    float model behind the sensitivity ranking (label-free: lowest model-output SQNR first).
 //!
+//! Steps 1–3 are [`Calibration::new`], steps 4–7 [`Calibration::quantize`]: a search over
+//! per-layer formats calibrates once and finishes the pass per configuration.
+//!
 //! Deterministic: the same graph, batches and configuration give the same graph, bit for bit.
 //! The model must have one float32 input whose axis 0 is the batch.
 
