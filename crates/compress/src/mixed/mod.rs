@@ -24,7 +24,7 @@ pub mod front;
 pub mod meter;
 pub mod proxy;
 
-use crate::quantize::{quantize, ActivationType, QuantizeConfig, QuantizeError, WeightFormat};
+use crate::quantize::{ActivationType, Calibration, QuantizeConfig, QuantizeError, WeightFormat};
 use front::{pareto_front, Choice, Point};
 use meter::Cost;
 use mw_energy::{EnergyError, Profile};
@@ -32,8 +32,10 @@ use mw_exec::ExecError;
 use mw_ir::Graph;
 use mw_tensor::Tensor;
 pub use proxy::{Holdout, Score};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::time::Instant;
 
 /// Why the search failed.
@@ -184,9 +186,13 @@ pub fn search(
 ) -> Result<(Option<Graph>, MixedReport), MixedError> {
     let start = Instant::now();
     check(config)?;
+    let base_config = QuantizeConfig {
+        measure: false,
+        ..config.base.clone()
+    };
+    let batches = calib.iter().cloned().map(Ok::<Tensor, Infallible>);
     let ctx = Ctx {
-        graph,
-        calib,
+        calibration: Calibration::new(graph.clone(), batches, &base_config)?,
         holdout,
         config,
     };
@@ -229,62 +235,82 @@ pub fn search(
     let mut evaluated = vec![base.clone()];
     let mut graphs = vec![base_graph];
     let mut seen = vec![vec![0usize; layers.len()]];
-    let mut visit = |picks: &[usize], source: &str| -> Result<bool, MixedError> {
-        if seen.iter().any(|s| s == picks) {
-            return Ok(false);
+    // A configuration not seen yet, marked seen: the same configuration is assembled once.
+    let mut fresh = |picks: &[usize]| -> bool {
+        let new = !seen.iter().any(|s| s == picks);
+        if new {
+            seen.push(picks.to_vec());
         }
-        seen.push(picks.to_vec());
-        let formats: BTreeMap<String, Format> = layers
+        new
+    };
+    let formats_of = |picks: &[usize]| -> BTreeMap<String, Format> {
+        layers
             .iter()
             .zip(picks)
             .map(|(n, &i)| (n.clone(), options[i]))
-            .collect();
-        let (g, _) = ctx.quantize(&formats)?;
-        let cost = ctx.meter(&g)?;
-        let p = predict(picks);
-        let e = Evaluated {
-            layers: formats
-                .iter()
-                .map(|(n, &f)| (n.clone(), label(f)))
-                .collect(),
-            source: source.into(),
-            predicted_weight_bytes: p.bytes,
-            predicted_energy_uj: p.energy,
-            predicted_kl: p.kl,
-            weight_bytes: cost.weight_bytes,
-            energy_uj: cost.energy_uj,
-            score: holdout.score(&g, config.base.limits)?,
-            within_budget: within(config.budget, cost),
-        };
-        let fits = e.within_budget;
-        evaluated.push(e);
-        graphs.push(g);
+            .collect()
+    };
+    // Assembles and measures `batch` in parallel; records the results in order and returns how
+    // many fit the budget.
+    let mut run = |batch: Vec<(&[usize], &str)>| -> Result<usize, MixedError> {
+        let formats: Vec<_> = batch.iter().map(|(p, _)| formats_of(p)).collect();
+        let mut fits = 0;
+        for ((picks, source), (f, trial)) in batch
+            .into_iter()
+            .zip(formats.iter().zip(ctx.trials(&formats)?))
+        {
+            let p = predict(picks);
+            let e = Evaluated {
+                layers: f.iter().map(|(n, &f)| (n.clone(), label(f))).collect(),
+                source: source.into(),
+                predicted_weight_bytes: p.bytes,
+                predicted_energy_uj: p.energy,
+                predicted_kl: p.kl,
+                weight_bytes: trial.cost.weight_bytes,
+                energy_uj: trial.cost.energy_uj,
+                score: trial.score,
+                within_budget: within(config.budget, trial.cost),
+            };
+            fits += usize::from(e.within_budget);
+            evaluated.push(e);
+            graphs.push(trial.graph);
+        }
         Ok(fits)
     };
+    let mut spread_batch = Vec::new();
     for (front, name) in [
         (&bytes_front, "bytes front"),
         (&energy_front, "energy front"),
     ] {
         for p in spread(front, config.spread) {
-            visit(&p.picks, name)?;
+            if fresh(&p.picks) {
+                spread_batch.push((p.picks.as_slice(), name));
+            }
         }
     }
+    run(spread_batch)?;
     let (budget_front, name, budget_value) = match config.budget {
         Budget::WeightBytes(b) => (&bytes_front, "bytes front", b),
         Budget::EnergyUj(e) => (&energy_front, "energy front", e),
     };
-    let mut fitting = 0;
-    for p in budget_front
+    // The best-predicted points within the budget, in order, until `near_budget` of them fit:
+    // a batch of as many new points as still needed never goes past the last one needed.
+    let mut near = budget_front
         .iter()
         .rev()
-        .filter(|p| p.resource <= budget_value)
-    {
-        if fitting >= config.near_budget {
+        .filter(|p| p.resource <= budget_value);
+    let mut fitting = 0;
+    while fitting < config.near_budget {
+        let batch: Vec<_> = near
+            .by_ref()
+            .filter(|p| fresh(&p.picks))
+            .take(config.near_budget - fitting)
+            .map(|p| (p.picks.as_slice(), name))
+            .collect();
+        if batch.is_empty() {
             break;
         }
-        if visit(&p.picks, name)? {
-            fitting += 1;
-        }
+        fitting += run(batch)?;
     }
     let best = (0..evaluated.len())
         .filter(|&i| evaluated[i].within_budget)
@@ -414,8 +440,8 @@ impl Predicted {
 }
 
 struct Ctx<'a> {
-    graph: &'a Graph,
-    calib: &'a [Tensor],
+    /// The base configuration's calibration, shared by every configuration tried.
+    calibration: Calibration,
     holdout: &'a Holdout,
     config: &'a MixedConfig,
 }
@@ -425,20 +451,25 @@ impl Ctx<'_> {
         &self,
         formats: &BTreeMap<String, Format>,
     ) -> Result<(Graph, crate::quantize::QuantizeReport), MixedError> {
-        let cfg = QuantizeConfig {
-            measure: false,
-            layer_formats: formats.clone(),
-            ..self.config.base.clone()
-        };
-        Ok(quantize(
-            self.graph.clone(),
-            self.calib.iter().cloned(),
-            &cfg,
-        )?)
+        Ok(self.calibration.quantize(formats)?)
     }
 
     fn meter(&self, g: &Graph) -> Result<Cost, MixedError> {
         Ok(meter::measure(g, self.config.profile.as_ref())?)
+    }
+
+    /// `formats` quantized and measured in parallel; results (and the first error) in order.
+    fn trials(&self, formats: &[BTreeMap<String, Format>]) -> Result<Vec<Trial>, MixedError> {
+        let results: Vec<Result<Trial, MixedError>> =
+            formats.par_iter().map(|f| self.trial(f)).collect();
+        results.into_iter().collect()
+    }
+
+    fn trial(&self, formats: &BTreeMap<String, Format>) -> Result<Trial, MixedError> {
+        let (graph, _) = self.quantize(formats)?;
+        let cost = self.meter(&graph)?;
+        let score = self.holdout.score(&graph, self.config.base.limits)?;
+        Ok(Trial { graph, cost, score })
     }
 
     /// Every option of every layer, measured with only that layer changed.
@@ -449,18 +480,25 @@ impl Ctx<'_> {
         base_cost: Cost,
         base_score: Score,
     ) -> Result<Vec<LayerSensitivity>, MixedError> {
+        let probes: Vec<(usize, usize)> = (0..layers.len())
+            .flat_map(|l| (1..options.len()).map(move |k| (l, k)))
+            .collect();
+        let measured: Vec<Result<(Cost, Score), MixedError>> = probes
+            .par_iter()
+            .map(|&(l, k)| {
+                let t = self.trial(&BTreeMap::from([(layers[l].clone(), options[k])]))?;
+                Ok((t.cost, t.score))
+            })
+            .collect();
+        let measured = measured.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let per_layer = options.len() - 1;
         let mut out = Vec::with_capacity(layers.len());
-        for node in layers {
+        for (l, node) in layers.iter().enumerate() {
             let mut opts = Vec::with_capacity(options.len());
             for (k, &f) in options.iter().enumerate() {
-                let (cost, score) = if k == 0 {
-                    (base_cost, base_score)
-                } else {
-                    let (g, _) = self.quantize(&BTreeMap::from([(node.clone(), f)]))?;
-                    (
-                        self.meter(&g)?,
-                        self.holdout.score(&g, self.config.base.limits)?,
-                    )
+                let (cost, score) = match k {
+                    0 => (base_cost, base_score),
+                    _ => measured[l * per_layer + k - 1],
                 };
                 opts.push(LayerOption {
                     format: label(f),
@@ -479,4 +517,11 @@ impl Ctx<'_> {
         }
         Ok(out)
     }
+}
+
+/// One configuration assembled and measured.
+struct Trial {
+    graph: Graph,
+    cost: Cost,
+    score: Score,
 }

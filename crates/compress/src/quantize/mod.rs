@@ -43,6 +43,9 @@
 //!    that layer quantized — which also gives the model-output SQNR and top-1 agreement with the
 //!    float model behind the sensitivity ranking (label-free: lowest model-output SQNR first).
 //!
+//! Steps 1–3 are [`Calibration::new`], steps 4–7 [`Calibration::quantize`]: a search over
+//! per-layer formats calibrates once and finishes the pass per configuration.
+//!
 //! Deterministic: the same graph, batches and configuration give the same graph, bit for bit.
 //! The model must have one float32 input whose axis 0 is the batch.
 
@@ -72,9 +75,10 @@ pub use report::{
 
 use layers::{Kind, Status, View};
 use mw_exec::Plan;
-use mw_ir::infer::{infer_facts, Bindings};
+use mw_ir::infer::{infer_facts, Bindings, Facts};
 use mw_ir::{DType, Graph, ValueId};
 use mw_tensor::Tensor;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Instant;
 
@@ -96,7 +100,7 @@ where
 
 /// [`quantize`] over fallible batches (e.g. decoded from files); the first error stops it.
 pub fn try_quantize<I, E>(
-    mut graph: Graph,
+    graph: Graph,
     batches: I,
     config: &QuantizeConfig,
 ) -> Result<(Graph, QuantizeReport), QuantizeError>
@@ -104,123 +108,187 @@ where
     I: IntoIterator<Item = Result<Tensor, E>>,
     E: std::fmt::Display,
 {
-    let start = Instant::now();
-    validate(config)?;
-    mw_ir::passes::simplify(&mut graph)?;
-    check_model(&graph, config)?;
-    let equalization = if config.equalize {
-        let (g, r) = crate::rounding::equalize(&graph)?;
-        graph = g;
-        Some(r)
-    } else {
-        None
-    };
-    let facts = infer_facts(&graph, &Bindings::batch(1), &config.limits)?;
-    let view = View::new(&graph, &facts);
-    let mut layers = layers::find_layers(&view);
-    layers::apply_keep_rules(
-        &view,
-        &mut layers,
-        &config.keep_float,
-        config.keep_first,
-        config.keep_last,
-    )?;
-    params::check_layer_formats(&view, &layers, config)?;
-    let user_kept: Vec<bool> = layers
-        .iter()
-        .map(|l| l.kind == Kind::Move && !l.quantized())
-        .collect();
-    layers::settle_data_movement(&view, &mut layers, &user_kept);
+    Calibration::new(graph, batches, config)?.quantize(&config.layer_formats)
+}
 
-    let watch = watched(&layers);
-    let plan = Plan::new(graph.clone(), config.limits)?;
-    let scheme = config.activations.scheme();
-    let cands = if round::needed(config) {
-        round::candidates(&graph, &layers)
-    } else {
-        Vec::new()
-    };
-    let mut collector = match cands.is_empty() {
-        true => None,
-        false => Some(round::collector(&graph, &cands)?),
-    };
-    let observed = calib::observe(
-        &plan,
-        &watch,
-        batches,
-        config.holdout_every,
-        config.bins,
-        collector.as_mut(),
-    )?;
-    let hessians = match collector {
-        Some(c) => c.finish()?,
-        None => Vec::new(),
-    };
-    let targets = round::targets(cands, hessians);
-    let calibrated = calib::choose_ranges(
-        &plan,
-        &observed,
-        &watch,
-        &config.ranges,
-        scheme,
-        config.holdout_every,
-    )?;
-    let calibrate_s = start.elapsed().as_secs_f64();
+/// Steps 1–3 of the pass (simplify, layers, calibration): everything that does not depend on
+/// [`QuantizeConfig::layer_formats`]. [`Calibration::quantize`] finishes the pass for any
+/// per-layer formats, giving the graph and report [`quantize`] gives for the same config with
+/// those formats — so many format choices share one calibration pass.
+pub struct Calibration {
+    graph: Graph,
+    facts: Facts,
+    config: QuantizeConfig,
+    equalization: Option<crate::rounding::EqualizeReport>,
+    layers: Vec<layers::Layer>,
+    user_kept: Vec<bool>,
+    plan: Plan,
+    observed: calib::Observed,
+    targets: round::Targets,
+    calibrated: Vec<Option<calib::Calibrated>>,
+    calibrate_s: f64,
+}
 
-    let (tensors, weights) = loop {
-        let tensors = params::resolve(&view, &layers, &calibrated, config)?;
-        let (weights, refused) =
-            params::prepare_weights(&view, &layers, &tensors, config, &targets)?;
-        if refused.is_empty() {
-            break (tensors, weights);
-        }
-        for (i, reason) in refused {
-            if config.overflow == OverflowPolicy::Refuse {
-                let layer = graph.node(layers[i].nodes[0]).name.clone();
-                return Err(QuantizeError::Overflow { layer, reason });
-            }
-            layers[i].status = Status::Float(reason);
-        }
+impl Calibration {
+    /// Simplifies and calibrates `graph` for `config` (its `layer_formats` are checked here,
+    /// and again by [`Calibration::quantize`] for the formats it is given).
+    pub fn new<I, E>(
+        mut graph: Graph,
+        batches: I,
+        config: &QuantizeConfig,
+    ) -> Result<Calibration, QuantizeError>
+    where
+        I: IntoIterator<Item = Result<Tensor, E>>,
+        E: std::fmt::Display,
+    {
+        let start = Instant::now();
+        validate(config)?;
+        mw_ir::passes::simplify(&mut graph)?;
+        check_model(&graph, config)?;
+        let equalization = if config.equalize {
+            let (g, r) = crate::rounding::equalize(&graph)?;
+            graph = g;
+            Some(r)
+        } else {
+            None
+        };
+        let facts = infer_facts(&graph, &Bindings::batch(1), &config.limits)?;
+        let view = View::new(&graph, &facts);
+        let mut layers = layers::find_layers(&view);
+        layers::apply_keep_rules(
+            &view,
+            &mut layers,
+            &config.keep_float,
+            config.keep_first,
+            config.keep_last,
+        )?;
+        params::check_layer_formats(&view, &layers, config)?;
+        let user_kept: Vec<bool> = layers
+            .iter()
+            .map(|l| l.kind == Kind::Move && !l.quantized())
+            .collect();
         layers::settle_data_movement(&view, &mut layers, &user_kept);
-    };
-    let parts = build::Parts {
-        graph: &graph,
-        layers: &layers,
-        tensors: &tensors,
-        weights: &weights,
-        equalization: equalization.as_ref(),
-    };
-    let selected: Vec<bool> = layers.iter().map(|l| l.quantized()).collect();
-    let built = build::build(&parts, &selected)?;
-    let build_s = start.elapsed().as_secs_f64() - calibrate_s;
 
-    let measured = if config.measure {
-        Some(assemble::measure_all(
-            &parts,
-            &built,
+        let watch = watched(&layers);
+        let plan = Plan::new(graph.clone(), config.limits)?;
+        let scheme = config.activations.scheme();
+        let cands = if round::needed(config) {
+            round::candidates(&graph, &layers)
+        } else {
+            Vec::new()
+        };
+        let mut collector = match cands.is_empty() {
+            true => None,
+            false => Some(round::collector(&graph, &cands)?),
+        };
+        let observed = calib::observe(
             &plan,
-            &observed.batches,
+            &watch,
+            batches,
+            config.holdout_every,
+            config.bins,
+            collector.as_mut(),
+        )?;
+        let hessians = match collector {
+            Some(c) => c.finish()?,
+            None => Vec::new(),
+        };
+        let targets = round::targets(cands, hessians);
+        let calibrated = calib::choose_ranges(
+            &plan,
+            &observed,
+            &watch,
+            &config.ranges,
+            scheme,
+            config.holdout_every,
+        )?;
+        Ok(Calibration {
+            graph,
+            facts,
+            config: config.clone(),
+            equalization,
+            layers,
+            user_kept,
+            plan,
+            observed,
+            targets,
+            calibrated,
+            calibrate_s: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Steps 4–7 (parameters, overflow proof, QDQ graph, measurement) with `layer_formats` in
+    /// place of the configuration's.
+    pub fn quantize(
+        &self,
+        layer_formats: &BTreeMap<String, (WeightFormat, ActivationType)>,
+    ) -> Result<(Graph, QuantizeReport), QuantizeError> {
+        let start = Instant::now();
+        let config = &QuantizeConfig {
+            layer_formats: layer_formats.clone(),
+            ..self.config.clone()
+        };
+        let graph = &self.graph;
+        check_opset_21(graph, config)?;
+        let view = View::new(graph, &self.facts);
+        let mut layers = self.layers.clone();
+        params::check_layer_formats(&view, &layers, config)?;
+        let (tensors, weights) = loop {
+            let tensors = params::resolve(&view, &layers, &self.calibrated, config)?;
+            let (weights, refused) =
+                params::prepare_weights(&view, &layers, &tensors, config, &self.targets)?;
+            if refused.is_empty() {
+                break (tensors, weights);
+            }
+            for (i, reason) in refused {
+                if config.overflow == OverflowPolicy::Refuse {
+                    let layer = graph.node(layers[i].nodes[0]).name.clone();
+                    return Err(QuantizeError::Overflow { layer, reason });
+                }
+                layers[i].status = Status::Float(reason);
+            }
+            layers::settle_data_movement(&view, &mut layers, &self.user_kept);
+        };
+        let parts = build::Parts {
+            graph,
+            layers: &layers,
+            tensors: &tensors,
+            weights: &weights,
+            equalization: self.equalization.as_ref(),
+        };
+        let selected: Vec<bool> = layers.iter().map(|l| l.quantized()).collect();
+        let built = build::build(&parts, &selected)?;
+        let build_s = start.elapsed().as_secs_f64();
+
+        let measured = if config.measure {
+            Some(assemble::measure_all(
+                &parts,
+                &built,
+                &self.plan,
+                &self.observed.batches,
+                config,
+            )?)
+        } else {
+            None
+        };
+        let finish_s = start.elapsed().as_secs_f64();
+        let timing = Timing {
+            calibrate_s: self.calibrate_s,
+            build_s,
+            measure_s: finish_s - build_s,
+            total_s: self.calibrate_s + finish_s,
+        };
+        let report = assemble::report(
+            &parts,
+            &view,
+            &built,
+            measured.as_ref(),
+            &self.observed,
             config,
-        )?)
-    } else {
-        None
-    };
-    let timing = Timing {
-        calibrate_s,
-        build_s,
-        measure_s: start.elapsed().as_secs_f64() - calibrate_s - build_s,
-        total_s: start.elapsed().as_secs_f64(),
-    };
-    let report = assemble::report(
-        &parts,
-        &view,
-        &built,
-        measured.as_ref(),
-        &observed,
-        config,
-        timing,
-    );
-    Ok((built.graph, report))
+            timing,
+        );
+        Ok((built.graph, report))
+    }
 }
 
 fn validate(c: &QuantizeConfig) -> Result<(), QuantizeError> {
