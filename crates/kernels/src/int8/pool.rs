@@ -19,10 +19,12 @@
 //!   The sum wraps in `i32`; it is exact while `KH·KW·255 < 2^31`.
 
 use super::requant::{
-    activation_range, check_scale, multiply_by_quantized_multiplier, Activation,
+    activation_range, check_scale, multiply_by_quantized_multiplier, Activation, OutputStage,
     QuantizedMultiplier,
 };
-use super::{check_len, check_zero_point, checked_product, tap_range, Int8Error, QuantElem};
+use super::{
+    check_len, check_zero_point, checked_product, tap_range, Int8Error, QInput, QuantElem,
+};
 use std::ops::Range;
 
 /// Geometry of a 2-D pooling.
@@ -238,7 +240,72 @@ pub fn max_pool<T: QuantElem>(p: &Pool2dParams, x: &[T], out: &mut [T]) -> Resul
     Ok(())
 }
 
-/// Optimized average pool: loops over the in-bounds window only.
+/// Calls `f(index, raw, valid)` for every output of one plane: `raw` is the wrapping `i32` sum of
+/// the stored values over the window's in-bounds taps, `valid` their number.
+///
+/// A window whose in-bounds taps are whole consecutive rows (the global pool, a window covering the
+/// input) sums one contiguous run; otherwise each in-bounds row sums a slice (no per-tap test).
+#[inline]
+fn window_sums<T: QuantElem>(
+    p: &Pool2dParams,
+    plane: &[T],
+    [oh_n, ow_n]: [usize; 2],
+    mut f: impl FnMut(usize, i32, usize),
+) {
+    let w = p.in_hw[1];
+    let ([s_h, s_w], [d_h, d_w]) = (p.stride, p.dilation);
+    for oh in 0..oh_n {
+        for ow in 0..ow_n {
+            let (rows, cols) = p.window(oh, ow);
+            let valid = rows.len() * cols.len();
+            if valid == 0 {
+                f(oh * ow_n + ow, 0, 0);
+                continue;
+            }
+            let ih0 = oh * s_h + rows.start * d_h - p.pads[0];
+            let iw0 = ow * s_w + cols.start * d_w - p.pads[1];
+            let full_rows = cols.len() == w && (d_h == 1 || rows.len() == 1);
+            let raw = if full_rows {
+                sum_run(&plane[ih0 * w..(ih0 + rows.len()) * w])
+            } else {
+                let mut raw = 0i32;
+                for r in 0..rows.len() {
+                    let row = &plane[(ih0 + r * d_h) * w..][..w];
+                    let part = if d_w == 1 {
+                        sum_run(&row[iw0..iw0 + cols.len()])
+                    } else {
+                        row[iw0..]
+                            .iter()
+                            .step_by(d_w)
+                            .take(cols.len())
+                            .fold(0i32, |a, v| a.wrapping_add(v.to_i32()))
+                    };
+                    raw = raw.wrapping_add(part);
+                }
+                raw
+            };
+            f(oh * ow_n + ow, raw, valid);
+        }
+    }
+}
+
+/// The wrapping `i32` sum of a run, in independent lanes the compiler vectorizes.
+#[inline]
+fn sum_run<T: QuantElem>(v: &[T]) -> i32 {
+    const LANES: usize = 16;
+    let mut acc = [0i32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a = a.wrapping_add(x.to_i32());
+        }
+    }
+    let head = acc.iter().fold(0i32, |a, &b| a.wrapping_add(b));
+    tail.iter().fold(head, |a, x| a.wrapping_add(x.to_i32()))
+}
+
+/// Optimized average pool: window sums over slices of the in-bounds window.
 pub fn avg_pool<T: QuantElem, U: QuantElem>(
     p: &Pool2dParams,
     x: &[T],
@@ -250,30 +317,42 @@ pub fn avg_pool<T: QuantElem, U: QuantElem>(
     q.check_taps(taps)?;
     let [h, w] = p.in_hw;
     for (plane, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh_n * ow_n)) {
-        for oh in 0..oh_n {
-            for ow in 0..ow_n {
-                let (rows, cols) = p.window(oh, ow);
-                let valid = rows.len() * cols.len();
-                let mut raw = 0i32;
-                for kh in rows {
-                    let ih = oh * p.stride[0] + kh * p.dilation[0] - p.pads[0];
-                    let row = &plane[ih * w..(ih + 1) * w];
-                    for kw in cols.clone() {
-                        raw = raw.wrapping_add(
-                            row[ow * p.stride[1] + kw * p.dilation[1] - p.pads[1]].to_i32(),
-                        );
-                    }
-                }
-                let sum = raw.wrapping_sub((valid as i32).wrapping_mul(q.x_zero_point));
-                let count = if q.count_include_pad { taps } else { valid };
-                dst[oh * ow_n + ow] = U::saturate(q.finish(sum, count));
-            }
-        }
+        window_sums(p, plane, [oh_n, ow_n], |i, raw, valid| {
+            let sum = raw.wrapping_sub((valid as i32).wrapping_mul(q.x_zero_point));
+            let count = if q.count_include_pad { taps } else { valid };
+            dst[i] = U::saturate(q.finish(sum, count));
+        });
     }
     Ok(())
 }
 
-/// Optimized global average pool of `[batch, channels, h, w]` into `[batch, channels]`.
+/// Average pool through an output stage: `out = stage(Σ (x − zx))` over the in-bounds taps of each
+/// window, channel `c` of the stage for plane channel `c` — exactly the depthwise convolution with
+/// unit weights and no bias (padding contributes 0). The stage carries the `1/count` of a window
+/// that counts a fixed number of taps.
+pub fn avg_pool_staged<T: QuantElem, U: QuantElem>(
+    p: &Pool2dParams,
+    x: QInput<'_, T>,
+    stage: &OutputStage,
+    out: &mut [U],
+) -> Result<(), Int8Error> {
+    let [oh_n, ow_n] = p.check(x.data.len(), out.len())?;
+    stage.check_channels(p.channels)?;
+    check_zero_point::<T>("input zero point", x.zero_point)?;
+    let [h, w] = p.in_hw;
+    let planes = x.data.chunks_exact(h * w);
+    for (pl, (plane, dst)) in planes.zip(out.chunks_exact_mut(oh_n * ow_n)).enumerate() {
+        let c = pl % p.channels.max(1);
+        window_sums(p, plane, [oh_n, ow_n], |i, raw, valid| {
+            let sum = raw.wrapping_sub((valid as i32).wrapping_mul(x.zero_point));
+            dst[i] = stage.requantize_to(sum, c);
+        });
+    }
+    Ok(())
+}
+
+/// Optimized global average pool of `[batch, channels, h, w]` into `[batch, channels]`: each
+/// plane summed as one contiguous run.
 pub fn global_avg_pool<T: QuantElem, U: QuantElem>(
     batch: usize,
     channels: usize,
@@ -287,8 +366,7 @@ pub fn global_avg_pool<T: QuantElem, U: QuantElem>(
     let taps = checked_product("window", &p.kernel)?;
     q.check_taps(taps)?;
     for (plane, o) in x.chunks_exact(taps.max(1)).zip(out.iter_mut()) {
-        let raw = plane.iter().fold(0i32, |a, v| a.wrapping_add(v.to_i32()));
-        let sum = raw.wrapping_sub((taps as i32).wrapping_mul(q.x_zero_point));
+        let sum = sum_run(plane).wrapping_sub((taps as i32).wrapping_mul(q.x_zero_point));
         *o = U::saturate(q.finish(sum, taps));
     }
     Ok(())
@@ -382,6 +460,36 @@ pub mod reference {
                     let v = (i64::from(avg) + i64::from(q.y_zero_point))
                         .clamp(q.qmin.into(), q.qmax.into());
                     out[(pl * oh_n + oh) * ow_n + ow] = U::saturate(v as i32);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Scalar average pool through an output stage: every tap with a bounds test.
+    pub fn avg_pool_staged<T: QuantElem, U: QuantElem>(
+        p: &Pool2dParams,
+        x: QInput<'_, T>,
+        stage: &OutputStage,
+        out: &mut [U],
+    ) -> Result<(), Int8Error> {
+        let [oh_n, ow_n] = p.check(x.data.len(), out.len())?;
+        stage.check_channels(p.channels)?;
+        check_zero_point::<T>("input zero point", x.zero_point)?;
+        let plane = p.in_hw[0] * p.in_hw[1];
+        for pl in 0..p.batch * p.channels {
+            for oh in 0..oh_n {
+                for ow in 0..ow_n {
+                    let mut sum = 0i32;
+                    for kh in 0..p.kernel[0] {
+                        for kw in 0..p.kernel[1] {
+                            if let Some(i) = tap(p, oh, ow, kh, kw) {
+                                sum = sum
+                                    .wrapping_add(x.data[pl * plane + i].to_i32() - x.zero_point);
+                            }
+                        }
+                    }
+                    out[(pl * oh_n + oh) * ow_n + ow] = stage.requantize_to(sum, pl % p.channels);
                 }
             }
         }

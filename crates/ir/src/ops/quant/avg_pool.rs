@@ -10,9 +10,9 @@
 //! * equal scales: `avg = rdiv(s, count)`, rounded to nearest, ties away from zero
 //!   (`mw_kernels::int8::pool`);
 //! * different scales, and every window counts the same taps (no padding, or
-//!   `count_include_pad`): `avg = s · x_scale / (y_scale · count)` rounded once, as a depthwise
-//!   convolution with unit weights (`mw_kernels::int8::conv`, multiplier of
-//!   `common::multiplier`);
+//!   `count_include_pad`): `avg = s · x_scale / (y_scale · count)` rounded once — the depthwise
+//!   convolution with unit weights, computed as window sums through one output stage
+//!   (`mw_kernels::int8::pool::avg_pool_staged`, multiplier of `common::multiplier`);
 //! * otherwise: the pool kernel's fixed-point multiplier per count (TFLite's double rounding).
 //!
 //! `i16` inputs or outputs (A16) take the second form through `mw_kernels::lowbit` (unit weights
@@ -26,8 +26,10 @@ use super::qlinear_conv::{output_dtype, shape_key};
 use crate::op::{optional, required};
 use crate::ops::nn::Window;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
-use mw_kernels::int8::conv::{Conv2dParams, ConvPlan};
-use mw_kernels::int8::pool::{avg_pool, global_avg_pool, AvgPoolQuant, Pool2dParams};
+use mw_kernels::int8::conv::Conv2dParams;
+use mw_kernels::int8::pool::{
+    avg_pool, avg_pool_staged, global_avg_pool, AvgPoolQuant, Pool2dParams,
+};
 use mw_kernels::int8::requant::{Activation, Multipliers, OutputStage};
 use mw_kernels::int8::{QInput, QuantElem};
 use mw_kernels::lowbit::conv::LowBitConvPlan;
@@ -60,8 +62,7 @@ struct WidePrepared {
 #[derive(Debug)]
 enum Prepared {
     Pool(AvgPoolQuant),
-    Conv {
-        plan: Box<ConvPlan>,
+    Staged {
         stage: OutputStage,
         x_zero_point: i32,
     },
@@ -164,20 +165,7 @@ impl QAvgPool {
             let stage =
                 OutputStage::new::<U>(Multipliers::FixedPoint(vec![m]), y_zero_point, qmin, qmax)
                     .map_err(int8_error)?;
-            let geometry = Conv2dParams {
-                batch: p.batch,
-                in_channels: p.channels,
-                in_hw: p.in_hw,
-                out_channels: p.channels,
-                kernel: p.kernel,
-                stride: p.stride,
-                dilation: p.dilation,
-                pads: p.pads,
-                groups: p.channels,
-            };
-            let ones = vec![1i8; p.channels.saturating_mul(taps)];
-            return Ok(Prepared::Conv {
-                plan: Box::new(ConvPlan::new(geometry, &ones).map_err(int8_error)?),
+            return Ok(Prepared::Staged {
                 stage,
                 x_zero_point,
             });
@@ -216,8 +204,7 @@ impl QAvgPool {
         let out = y.as_slice_mut::<U>()?;
         match (&*prepared, &self.window) {
             (
-                Prepared::Conv {
-                    plan,
+                Prepared::Staged {
                     stage,
                     x_zero_point,
                 },
@@ -227,7 +214,7 @@ impl QAvgPool {
                     data: xs,
                     zero_point: *x_zero_point,
                 };
-                plan.run(xq, None, stage, out)
+                avg_pool_staged(&p, xq, stage, out)
             }
             (Prepared::Pool(q), None) => global_avg_pool(p.batch, p.channels, p.in_hw, xs, q, out),
             (Prepared::Pool(q), Some(_)) => avg_pool(&p, xs, q, out),

@@ -83,10 +83,77 @@ fn check<T: QuantElem, U: QuantElem>(p: &Pool2dParams, seed: u64) -> Result<(), 
     Ok(())
 }
 
+/// The staged average pool against its reference twin and against the depthwise convolution
+/// with unit weights it replaces (one shared or per-channel multipliers).
+fn check_staged<T: QuantElem, U: QuantElem>(p: &Pool2dParams, seed: u64) -> Result<(), String> {
+    use crate::int8::conv::{reference as conv_ref, Conv2dParams};
+    use crate::int8::requant::Multipliers;
+    let [oh, ow] = p.out_hw().map_err(|e| format!("{p}: {e}"))?;
+    let mut rng = Rng::new(seed);
+    let planes = p.batch * p.channels;
+    let data = rng.quant::<T>(planes * p.in_hw[0] * p.in_hw[1]);
+    let x = QInput {
+        data: &data,
+        zero_point: rng.range(T::MIN, T::MAX),
+    };
+    let n_mult = if rng.range(0, 1) == 0 { 1 } else { p.channels };
+    let m = (0..n_mult)
+        .map(|_| rng.multiplier(-12, -1))
+        .map(QuantizedMultiplier::from_real)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let (a, b) = (rng.range(U::MIN, U::MAX), rng.range(U::MIN, U::MAX));
+    let stage = OutputStage::new::<U>(
+        Multipliers::FixedPoint(m),
+        rng.range(U::MIN, U::MAX),
+        a.min(b),
+        a.max(b),
+    )
+    .map_err(|e| e.to_string())?;
+    let n = planes * oh * ow;
+    let (mut want, mut got, mut conv) = (
+        vec![U::default(); n],
+        vec![U::default(); n],
+        vec![U::default(); n],
+    );
+    reference::avg_pool_staged(p, x, &stage, &mut want).map_err(|e| e.to_string())?;
+    avg_pool_staged(p, x, &stage, &mut got).map_err(|e| e.to_string())?;
+    let geometry = Conv2dParams {
+        batch: p.batch,
+        in_channels: p.channels,
+        in_hw: p.in_hw,
+        out_channels: p.channels,
+        kernel: p.kernel,
+        stride: p.stride,
+        dilation: p.dilation,
+        pads: p.pads,
+        groups: p.channels,
+    };
+    let ones = vec![1i8; p.channels * p.kernel[0] * p.kernel[1]];
+    conv_ref::conv2d(&geometry, x, &ones, None, &stage, &mut conv).map_err(|e| e.to_string())?;
+    let ctx = format!(
+        "staged avg pool {p} T={} U={} seed={seed} stage={stage:?}",
+        std::any::type_name::<T>(),
+        std::any::type_name::<U>()
+    );
+    if let Some((i, a, b)) = first_mismatch(&want, &got) {
+        return Err(format!("{ctx} at {i}: reference={a:?} optimized={b:?}"));
+    }
+    if let Some((i, a, b)) = first_mismatch(&conv, &want) {
+        return Err(format!(
+            "{ctx} at {i}: unit-weight conv={a:?} reference={b:?}"
+        ));
+    }
+    Ok(())
+}
+
 fn check_all(p: &Pool2dParams, seed: u64) -> Result<(), String> {
     check::<u8, u8>(p, seed)?;
     check::<i8, i8>(p, seed ^ 1)?;
-    check::<u8, i8>(p, seed ^ 2)
+    check::<u8, i8>(p, seed ^ 2)?;
+    check_staged::<u8, u8>(p, seed ^ 3)?;
+    check_staged::<i8, i8>(p, seed ^ 4)?;
+    check_staged::<i8, u8>(p, seed ^ 5)
 }
 
 #[test]
@@ -226,6 +293,41 @@ proptest! {
     fn random_geometries_match_reference(p in geometry(), seed in any::<u64>()) {
         if let Err(e) = check_all(&p, seed) {
             prop_assert!(false, "{}", e);
+        }
+    }
+}
+
+/// The fast paths by name: windows covering the whole plane (the KWS 25×5 pool), windows of whole
+/// rows (contiguous runs, with and without a row dilation), runs shorter and longer than the
+/// summing lanes, and single-element planes.
+#[test]
+fn whole_plane_and_whole_row_windows_match_reference() {
+    let full = |batch, channels, in_hw: [usize; 2], kernel, stride, dilation| Pool2dParams {
+        batch,
+        channels,
+        in_hw,
+        kernel,
+        stride,
+        dilation,
+        pads: [0; 4],
+    };
+    let shapes = [
+        full(2, 3, [25, 5], [25, 5], [1, 1], [1, 1]),
+        full(1, 2, [1, 1], [1, 1], [1, 1], [1, 1]),
+        full(1, 1, [4, 4], [4, 4], [1, 1], [1, 1]),
+        full(1, 2, [1, 17], [1, 17], [1, 1], [1, 1]),
+        full(3, 1, [3, 11], [3, 11], [2, 2], [1, 1]),
+        full(1, 2, [7, 5], [3, 5], [2, 1], [1, 1]),
+        full(1, 2, [7, 5], [3, 5], [1, 1], [2, 1]),
+        full(1, 1, [9, 33], [2, 33], [3, 1], [1, 1]),
+        full(1, 1, [5, 40], [1, 19], [1, 3], [1, 1]),
+        full(2, 1, [6, 9], [2, 3], [1, 2], [2, 3]),
+    ];
+    for p in shapes {
+        for seed in 0..6 {
+            if let Err(e) = check_all(&p, seed) {
+                panic!("{e}");
+            }
         }
     }
 }
