@@ -6,48 +6,14 @@
 //!   threads, and their ratio.
 //!
 //! Needs ../shared (and the .venv for ONNX Runtime); says what is missing otherwise.
+mod common;
+
+use common::{batches, infer_seconds, median, BATCH};
 use milliwatt::dataset::{DatasetSpec, SplitArg};
 use milliwatt::eval::{eval_file, EvalOptions};
 use mw_exec::Plan;
 use mw_ir::Limits;
-use mw_tensor::Tensor;
 use std::process::Command;
-use std::time::Instant;
-
-const BATCH: usize = 256;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn batches(features: &Tensor) -> Vec<Tensor> {
-    let n = features.shape()[0];
-    let per = features.len() / n;
-    let x = features.as_slice::<f32>().expect("f32 features");
-    (0..n)
-        .step_by(BATCH)
-        .map(|s| {
-            let e = (s + BATCH).min(n);
-            Tensor::from_vec(vec![e - s, 49, 10, 1], x[s * per..e * per].to_vec()).expect("shape")
-        })
-        .collect()
-}
-
-/// Seconds to run every batch, the batches split over `threads` threads.
-fn infer_seconds(plan: &Plan, batches: &[Tensor], threads: usize) -> f64 {
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            s.spawn(move || {
-                for b in batches.iter().skip(t).step_by(threads) {
-                    plan.run(vec![b.clone()]).expect("run");
-                }
-            });
-        }
-    });
-    start.elapsed().as_secs_f64()
-}
 
 fn onnxruntime_seconds(
     model: &std::path::Path,
