@@ -306,7 +306,7 @@ fn group_wise_resnet8_is_integer_only_and_agrees_with_onnxruntime() {
     );
     let forced = HashMap::from([(add, mw_data::read_npy(&dir.join("layer_0.npy")).unwrap())]);
     let x = mw_data::read_npy(&x_npy).unwrap();
-    let ours = forced_output(plan.graph(), x, &forced);
+    let ours = int8_common::forced_output(plan.graph(), x, &forced);
     let theirs = mw_data::read_npy(&dir.join("final.npy")).unwrap();
     let (ours, theirs) = (ours.cast(DType::F32), theirs.cast(DType::F32));
     let d: Vec<f32> = ours
@@ -325,37 +325,4 @@ fn group_wise_resnet8_is_integer_only_and_agrees_with_onnxruntime() {
     assert!(equal >= 0.999, "only {:.3}% equal", 100.0 * equal);
     assert!(worst <= 1.0, "worst {worst} steps");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Evaluates `graph` on `x` node by node with every value named in `forced` replaced by the given
-/// tensor (for later nodes); returns the first graph output.
-fn forced_output(graph: &mw_ir::Graph, x: Tensor, forced: &HashMap<String, Tensor>) -> Tensor {
-    let mut slots: Vec<Option<Tensor>> = graph
-        .values
-        .iter()
-        .map(|v| v.konst.as_deref().cloned())
-        .collect();
-    let input = graph
-        .inputs
-        .iter()
-        .find(|i| graph.value(**i).konst.is_none())
-        .expect("a runtime input");
-    slots[input.0] = Some(x);
-    for n in &graph.nodes {
-        let ins: Vec<Option<&Tensor>> = n
-            .inputs
-            .iter()
-            .map(|v| v.and_then(|v| slots[v.0].as_ref()))
-            .collect();
-        let outs =
-            n.op.eval(&ins)
-                .unwrap_or_else(|e| panic!("{}: {e}", n.name));
-        for (&o, t) in n.outputs.iter().zip(outs) {
-            let f = forced.get(&graph.value(o).name);
-            slots[o.0] = Some(f.cloned().unwrap_or(t));
-        }
-    }
-    slots[graph.outputs[0].0]
-        .take()
-        .expect("the output is computed")
 }

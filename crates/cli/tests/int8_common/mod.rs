@@ -225,6 +225,24 @@ pub fn teacher_forced(
     x: Tensor,
     forced: &HashMap<String, Tensor>,
 ) -> HashMap<String, Tensor> {
+    run_forced(graph, x, forced).1
+}
+
+/// [`teacher_forced`], returning also the graph's first output (computed from the forced values).
+pub fn forced_output(graph: &Graph, x: Tensor, forced: &HashMap<String, Tensor>) -> Tensor {
+    let (mut slots, _) = run_forced(graph, x, forced);
+    slots[graph.outputs[0].0]
+        .take()
+        .expect("the output is computed")
+}
+
+/// Every value of `graph` run on `x` with the `forced` values substituted, and our own output of
+/// each forced value.
+fn run_forced(
+    graph: &Graph,
+    x: Tensor,
+    forced: &HashMap<String, Tensor>,
+) -> (Vec<Option<Tensor>>, HashMap<String, Tensor>) {
     let mut slots: Vec<Option<Tensor>> = graph
         .values
         .iter()
@@ -258,7 +276,7 @@ pub fn teacher_forced(
             });
         }
     }
-    ours
+    (slots, ours)
 }
 
 /// Runs `milliwatt quantize FLOAT --calib speech-commands:DATA --no-measure ARGS -o OUT` (a
