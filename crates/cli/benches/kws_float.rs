@@ -8,44 +8,11 @@
 //! Needs ../shared (and the .venv for ONNX Runtime); says what is missing otherwise.
 mod common;
 
-use common::{batches, infer_seconds, median, BATCH};
+use common::{batches, infer_seconds, median, onnxruntime_seconds, BATCH};
 use milliwatt::dataset::{DatasetSpec, SplitArg};
 use milliwatt::eval::{eval_file, EvalOptions};
 use mw_exec::Plan;
 use mw_ir::Limits;
-use std::process::Command;
-
-fn onnxruntime_seconds(
-    model: &std::path::Path,
-    mfcc: &std::path::Path,
-    threads: usize,
-    runs: usize,
-) -> Option<f64> {
-    let py = mw_testkit::python()?;
-    let script = r#"
-import sys, time, numpy as np, onnxruntime as ort
-model, data, threads, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-o = ort.SessionOptions(); o.intra_op_num_threads = threads; o.inter_op_num_threads = 1
-s = ort.InferenceSession(model, o, providers=["CPUExecutionProvider"])
-x = np.load(data); name = s.get_inputs()[0].name
-times = []
-for _ in range(runs):
-    t = time.perf_counter()
-    for i in range(0, len(x), 256):
-        s.run(None, {name: x[i:i+256]})
-    times.append(time.perf_counter() - t)
-print(sorted(times)[len(times) // 2])
-"#;
-    let out = Command::new(py)
-        .args(["-c", script])
-        .arg(model)
-        .arg(mfcc)
-        .arg(threads.to_string())
-        .arg(runs.to_string())
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
 
 fn main() {
     let (Some(model), Some(data), Some(mfcc)) = (
@@ -84,12 +51,12 @@ fn main() {
                 .collect(),
         );
         match onnxruntime_seconds(&model, &mfcc, threads, 7) {
-            Some(ort) => println!(
+            Ok(ort) => println!(
                 "inference of 4,890 rows, {threads} thread(s): milliwatt {ours:.3} s, onnxruntime {ort:.3} s, ratio {:.2}× (milliwatt / onnxruntime)",
                 ours / ort
             ),
-            None => println!(
-                "inference of 4,890 rows, {threads} thread(s): milliwatt {ours:.3} s (onnxruntime unavailable: run tools/setup.sh)"
+            Err(why) => println!(
+                "inference of 4,890 rows, {threads} thread(s): milliwatt {ours:.3} s (onnxruntime: {why})"
             ),
         }
     }

@@ -14,7 +14,7 @@
 //! Needs ../shared (and the .venv for ONNX Runtime); says what is missing otherwise.
 mod common;
 
-use common::{batches, infer_seconds, median, BATCH};
+use common::{batches, infer_seconds, median, onnxruntime_seconds, BATCH};
 use milliwatt::eval::{input_quantization, prepare_engine, quantize_features, Engine};
 use mw_exec::Plan;
 use mw_ir::Limits;
@@ -24,44 +24,6 @@ use std::process::Command;
 
 const RUNS: usize = 7;
 const BENCH: &str = "kws_int8 bench";
-
-/// ONNX Runtime's median seconds over `runs` runs of every batch of `x_npy`, or why it could not run.
-fn onnxruntime_seconds(model: &Path, x_npy: &Path, threads: usize) -> Result<f64, String> {
-    let py = mw_testkit::python().ok_or("no Python with onnxruntime: run tools/setup.sh")?;
-    let script = r#"
-import sys, time, numpy as np, onnxruntime as ort
-model, data, threads, runs, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-o = ort.SessionOptions(); o.intra_op_num_threads = threads; o.inter_op_num_threads = 1
-s = ort.InferenceSession(model, o, providers=["CPUExecutionProvider"])
-x = np.load(data); name = s.get_inputs()[0].name
-chunks = [x[i:i + batch] for i in range(0, len(x), batch)]
-times = []
-for _ in range(runs):
-    t = time.perf_counter()
-    for c in chunks:
-        s.run(None, {name: c})
-    times.append(time.perf_counter() - t)
-print(sorted(times)[len(times) // 2])
-"#;
-    let out = Command::new(py)
-        .args(["-c", script])
-        .arg(model)
-        .arg(x_npy)
-        .arg(threads.to_string())
-        .arg(RUNS.to_string())
-        .arg(BATCH.to_string())
-        .output()
-        .map_err(|e| format!("python does not run: {e}"))?;
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .map_err(|_| {
-            format!(
-                "onnxruntime failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )
-        })
-}
 
 /// `milliwatt quantize` of the float model with `scheme` (calibration split), into `dir`.
 fn quantize(float_model: &Path, data: &Path, scheme: &str, dir: &Path) -> Result<PathBuf, String> {
@@ -117,7 +79,7 @@ fn bench_model(label: &str, model: &Path, features: &Tensor, dir: &Path) {
                 .collect(),
         );
         ours.push(t);
-        theirs.push(onnxruntime_seconds(model, &x_npy, threads));
+        theirs.push(onnxruntime_seconds(model, &x_npy, threads, RUNS));
     }
     for (i, threads) in [1, 2].into_iter().enumerate() {
         match &theirs[i] {

@@ -1,6 +1,8 @@
 //! Shared by the KWS engine benchmarks: batching of the reference rows and the timing loop.
 use mw_exec::Plan;
 use mw_tensor::{DType, Tensor};
+use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
 /// Rows per batch.
@@ -48,4 +50,47 @@ pub fn infer_seconds(plan: &Plan, batches: &[Tensor], threads: usize) -> f64 {
         }
     });
     start.elapsed().as_secs_f64()
+}
+
+/// ONNX Runtime's median seconds over `runs` runs of every batch of `x_npy`, or why it could not run.
+pub fn onnxruntime_seconds(
+    model: &Path,
+    x_npy: &Path,
+    threads: usize,
+    runs: usize,
+) -> Result<f64, String> {
+    let py = mw_testkit::python().ok_or("no Python with onnxruntime: run tools/setup.sh")?;
+    let script = r#"
+import sys, time, numpy as np, onnxruntime as ort
+model, data, threads, runs, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+o = ort.SessionOptions(); o.intra_op_num_threads = threads; o.inter_op_num_threads = 1
+s = ort.InferenceSession(model, o, providers=["CPUExecutionProvider"])
+x = np.load(data); name = s.get_inputs()[0].name
+chunks = [x[i:i + batch] for i in range(0, len(x), batch)]
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    for c in chunks:
+        s.run(None, {name: c})
+    times.append(time.perf_counter() - t)
+print(sorted(times)[len(times) // 2])
+"#;
+    let out = Command::new(py)
+        .args(["-c", script])
+        .arg(model)
+        .arg(x_npy)
+        .arg(threads.to_string())
+        .arg(runs.to_string())
+        .arg(BATCH.to_string())
+        .output()
+        .map_err(|e| format!("python does not run: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| {
+            format!(
+                "onnxruntime failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })
 }

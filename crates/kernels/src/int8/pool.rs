@@ -65,6 +65,22 @@ impl std::fmt::Display for Pool2dParams {
 }
 
 impl Pool2dParams {
+    /// The same window as a depthwise convolution (one group per channel, no channel multiplier):
+    /// with weights of 1 it computes the window sums.
+    pub fn as_depthwise_conv(&self) -> super::conv::Conv2dParams {
+        super::conv::Conv2dParams {
+            batch: self.batch,
+            in_channels: self.channels,
+            in_hw: self.in_hw,
+            out_channels: self.channels,
+            kernel: self.kernel,
+            stride: self.stride,
+            dilation: self.dilation,
+            pads: self.pads,
+            groups: self.channels,
+        }
+    }
+
     /// The global pooling of `[batch, channels, h, w]`.
     pub fn global(batch: usize, channels: usize, in_hw: [usize; 2]) -> Self {
         Self {

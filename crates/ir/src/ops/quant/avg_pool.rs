@@ -26,7 +26,6 @@ use super::qlinear_conv::{output_dtype, shape_key};
 use crate::op::{optional, required};
 use crate::ops::nn::Window;
 use crate::{op_boilerplate, Attr, Attrs, BuildCtx, Cost, Fact, Op, OpError};
-use mw_kernels::int8::conv::Conv2dParams;
 use mw_kernels::int8::pool::{
     avg_pool, avg_pool_staged, global_avg_pool, AvgPoolQuant, Pool2dParams,
 };
@@ -250,17 +249,7 @@ impl QAvgPool {
             y_zero_point,
             &self.clamp,
         )?;
-        let geometry = Conv2dParams {
-            batch: p.batch,
-            in_channels: p.channels,
-            in_hw: p.in_hw,
-            out_channels: p.channels,
-            kernel: p.kernel,
-            stride: p.stride,
-            dilation: p.dilation,
-            pads: p.pads,
-            groups: p.channels,
-        };
+        let geometry = p.as_depthwise_conv();
         let ones = vec![1i8; p.channels.saturating_mul(taps)];
         let w = PackedWeights::pack(LowBitFormat::Binary, p.channels, taps, &ones)
             .map_err(lowbit::lowbit_error)?;

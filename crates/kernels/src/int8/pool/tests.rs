@@ -86,7 +86,7 @@ fn check<T: QuantElem, U: QuantElem>(p: &Pool2dParams, seed: u64) -> Result<(), 
 /// The staged average pool against its reference twin and against the depthwise convolution
 /// with unit weights it replaces (one shared or per-channel multipliers).
 fn check_staged<T: QuantElem, U: QuantElem>(p: &Pool2dParams, seed: u64) -> Result<(), String> {
-    use crate::int8::conv::{reference as conv_ref, Conv2dParams};
+    use crate::int8::conv::reference as conv_ref;
     use crate::int8::requant::Multipliers;
     let [oh, ow] = p.out_hw().map_err(|e| format!("{p}: {e}"))?;
     let mut rng = Rng::new(seed);
@@ -118,17 +118,7 @@ fn check_staged<T: QuantElem, U: QuantElem>(p: &Pool2dParams, seed: u64) -> Resu
     );
     reference::avg_pool_staged(p, x, &stage, &mut want).map_err(|e| e.to_string())?;
     avg_pool_staged(p, x, &stage, &mut got).map_err(|e| e.to_string())?;
-    let geometry = Conv2dParams {
-        batch: p.batch,
-        in_channels: p.channels,
-        in_hw: p.in_hw,
-        out_channels: p.channels,
-        kernel: p.kernel,
-        stride: p.stride,
-        dilation: p.dilation,
-        pads: p.pads,
-        groups: p.channels,
-    };
+    let geometry = p.as_depthwise_conv();
     let ones = vec![1i8; p.channels * p.kernel[0] * p.kernel[1]];
     conv_ref::conv2d(&geometry, x, &ones, None, &stage, &mut conv).map_err(|e| e.to_string())?;
     let ctx = format!(
